@@ -1,0 +1,100 @@
+"""Feature cache: every (extractor, item) is embedded once, then read back forever.
+
+Layout: ``HISTOBENCH_HOME/features/<extractor key>/<ab>/<item key>.fv``. The extractor key
+digests the extractor's identity (architecture, weights digest, preprocessing) and the code
+version; the item key is the item's content fingerprint. Each file carries its own checksum:
+a truncated or corrupted file is detected, deleted and recomputed, never used. Writes go to a
+temporary file renamed into place, so an interrupted extraction leaves only whole files and
+simply resumes. The format is raw float32 plus a header (no pickles).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from histobench.benchmark.specs import digest
+
+MAGIC = b"HBFEAT01"
+_HEADER = struct.Struct("<8sI")  # magic, feature dimension
+_CHECKSUM_BYTES = 16
+
+
+def _checksum(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, digest_size=_CHECKSUM_BYTES).digest()
+
+
+def encode(vector: np.ndarray) -> bytes:
+    data = np.ascontiguousarray(vector, dtype="<f4")
+    payload = _HEADER.pack(MAGIC, data.size) + data.tobytes()
+    return payload + _checksum(payload)
+
+
+def decode(blob: bytes) -> np.ndarray | None:
+    """The stored vector, or None when the bytes are not a whole, intact feature file."""
+    if len(blob) < _HEADER.size + _CHECKSUM_BYTES:
+        return None
+    payload, check = blob[:-_CHECKSUM_BYTES], blob[-_CHECKSUM_BYTES:]
+    magic, dim = _HEADER.unpack_from(payload)
+    if magic != MAGIC or len(payload) != _HEADER.size + 4 * dim or _checksum(payload) != check:
+        return None
+    return np.frombuffer(payload, dtype="<f4", offset=_HEADER.size).copy()
+
+
+class FeatureCache:
+    """The cached features of one extractor identity."""
+
+    def __init__(self, root: Path, identity: dict[str, Any], code_version: str) -> None:
+        self.identity = {**identity, "code_version": code_version}
+        self.key = digest(self.identity, length=24)
+        self.dir = root / self.key
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.corrupt_found = 0
+        manifest = self.dir / "identity.json"
+        if not manifest.exists():  # for humans inspecting the cache; never read back
+            _atomic_write(manifest, json.dumps(self.identity, indent=2, default=str).encode())
+
+    def path(self, item_key: str) -> Path:
+        return self.dir / item_key[:2] / f"{item_key}.fv"
+
+    def get(self, item_key: str) -> np.ndarray | None:
+        path = self.path(item_key)
+        try:
+            blob = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        vector = decode(blob)
+        if vector is None:
+            # Damaged (truncated write, disk error): drop it so it is recomputed.
+            self.corrupt_found += 1
+            path.unlink(missing_ok=True)
+        return vector
+
+    def get_many(self, item_keys: Sequence[str]) -> tuple[list[np.ndarray | None], list[int]]:
+        """Vectors in order (None where missing) and the indices still to compute."""
+        vectors = [self.get(k) for k in item_keys]
+        return vectors, [i for i, v in enumerate(vectors) if v is None]
+
+    def put(self, item_key: str, vector: np.ndarray) -> None:
+        path = self.path(item_key)
+        path.parent.mkdir(exist_ok=True)
+        _atomic_write(path, encode(vector))
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

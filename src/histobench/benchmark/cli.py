@@ -1,0 +1,367 @@
+"""The ``bench`` command line. Errors the user can fix print one line and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from histobench.benchmark.errors import ConfigError, HistobenchError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line instead of usage + error
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+# -- list / plugins / schema ------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from histobench.plugins.manager import get_plugins
+
+    plugins = get_plugins()
+    registry = {"extractors": plugins.extractors, "tasks": plugins.tasks, "datasets": plugins.datasets}[
+        args.kind
+    ]
+    entries = []
+    for e in registry.entries():
+        spec = e.spec
+        row = {
+            "name": spec.name + (":<model-name>" if getattr(spec, "prefix", False) else ""),
+            "description": spec.description,
+            "plugin": e.plugin,
+            "distribution": e.distribution,
+        }
+        if args.kind == "extractors":
+            row["feature_dim"] = spec.feature_dim
+        if args.kind == "tasks":
+            row["metric"] = spec.metric
+        entries.append(row)
+    if args.json:
+        _print_json(entries)
+        return 0
+    table = Table(title=f"histobench {args.kind}")
+    for col in entries[0] if entries else ["name"]:
+        table.add_column(col)
+    for row in entries:
+        table.add_row(*[str(v) for v in row.values()])
+    Console().print(table)
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from histobench.plugins.manager import get_plugins
+
+    plugins = get_plugins()
+    provided: dict[str, dict[str, Any]] = {}
+    for kind, registry in (
+        ("extractors", plugins.extractors),
+        ("tasks", plugins.tasks),
+        ("datasets", plugins.datasets),
+    ):
+        for e in registry.entries():
+            entry = provided.setdefault(
+                e.plugin, {"plugin": e.plugin, "distribution": e.distribution}
+            )
+            entry.setdefault(kind, []).append(e.spec.name)
+    rows = list(provided.values())
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            parts = [f"{k}: {', '.join(row[k])}" for k in ("extractors", "tasks", "datasets") if k in row]
+            print(f"{row['plugin']} ({row['distribution']}) — " + "; ".join(parts))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from histobench.benchmark.config import run_config_schema
+    from histobench.plugins.manager import get_plugins
+
+    schema = run_config_schema()
+    plugins = get_plugins()
+    schema["x-plugin-options"] = {
+        kind: {e.spec.name: e.spec.options_model.model_json_schema() for e in reg.entries()}
+        for kind, reg in (
+            ("extractor_options", plugins.extractors),
+            ("task_options", plugins.tasks),
+            ("dataset_options", plugins.datasets),
+        )
+    }
+    _print_json(schema)
+    return 0
+
+
+# -- run / extract / demo ---------------------------------------------------------------------
+
+
+def _config_from_args(args: argparse.Namespace) -> tuple[Any, str]:
+    from histobench.benchmark.config import build_run_config
+
+    overrides = {
+        "extractor": args.extractor,
+        "task": args.task,
+        "dataset": args.dataset,
+        "seed": args.seed,
+        "device": args.device,
+        "batch_size": args.batch_size,
+        "num_workers": args.num_workers,
+    }
+    if getattr(args, "weights", None):
+        overrides["extractor_options"] = {"weights": str(args.weights)}
+    config = build_run_config(
+        args.config, overrides, {"repeats": args.repeats, "folds": args.folds}
+    )
+    if args.weights and args.config:
+        # --weights merges into the file's extractor options instead of replacing them.
+        from histobench.benchmark.config import load_config_file
+
+        file_opts = load_config_file(args.config).get("extractor_options", {})
+        config.extractor_options = {**file_opts, "weights": str(args.weights)}
+    return config, str(args.config) if args.config else "command line"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from histobench.benchmark.runner import run_benchmark
+
+    config, source = _config_from_args(args)
+    record = run_benchmark(config, source)
+    if args.json:
+        _print_json(record)
+    else:
+        _print_run_summary(record)
+    return 0
+
+
+def _print_run_summary(record: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(
+        f"[bold]{record['extractor']}[/] on [bold]{record['task']}[/] ({record['dataset']}): "
+        f"{record['metric']} {record['mean']:.4f} ± {record['std']:.4f} over "
+        f"{record['repeats']}×{record['folds']} folds — run {record['run_id']}"
+    )
+    table = Table(title="per target")
+    table.add_column("target")
+    table.add_column("mean", justify="right")
+    table.add_column("sd", justify="right")
+    for name, t in record["per_target"].items():
+        table.add_row(name, f"{t['mean']:.4f}", f"{t['std']:.4f}")
+    if record["per_target"]:
+        console.print(table)
+    _report_skipped(record["skipped"])
+
+
+def _report_skipped(skipped: list[dict[str, str]]) -> None:
+    if not skipped:
+        return
+    print(f"skipped {len(skipped)} item(s):", file=sys.stderr)
+    for s in skipped[:20]:
+        print(f"  {s['item_id']}: {s['reason']}", file=sys.stderr)
+    if len(skipped) > 20:
+        print(f"  … and {len(skipped) - 20} more (see `bench run --json`)", file=sys.stderr)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from histobench.benchmark.config import validate_options
+    from histobench.benchmark.environment import resolve_device
+    from histobench.benchmark.runner import extract_features, resolve_dataset
+    from histobench.benchmark.specs import Runtime
+    from histobench.plugins.manager import get_plugins
+
+    plugins = get_plugins()
+    spec = plugins.extractors.get(args.extractor).spec
+    values: dict[str, Any] = {"weights": str(args.weights)} if args.weights else {}
+    if spec.prefix and spec.suffix_field and ":" in args.extractor:
+        values[spec.suffix_field] = args.extractor.split(":", 1)[1]
+    options = validate_options(spec.options_model, values, "command line", "extractor_options")
+    if args.dataset is None:
+        raise ConfigError("bench extract needs --dataset PATH")
+    task_spec = plugins.tasks.get("crc-tissue").spec
+    ds_spec, source = resolve_dataset(args.dataset, task_spec, plugins)
+    dataset = ds_spec.factory(source, ds_spec.options_model())
+    runtime = Runtime(resolve_device(args.device), args.seed, args.batch_size, args.num_workers)
+    extractor = spec.factory(options, runtime)
+    result = extract_features(extractor, dataset, runtime)
+    summary = {
+        "extractor": args.extractor,
+        "dataset": dataset.name,
+        "items": len(dataset.items),
+        "embedded": len(result.ok),
+        "computed": result.computed,
+        "cached": result.cached,
+        "tiles_per_second": round(result.tiles_per_second, 2),
+        "feature_dim": extractor.feature_dim,
+        "skipped": [{"item_id": s.item_id, "reason": s.reason} for s in dataset.skipped + result.skipped],
+        "cache_key": extractor.cache_key(),
+    }
+    if args.json:
+        _print_json(summary)
+    else:
+        print(
+            f"{summary['embedded']}/{summary['items']} items embedded with {args.extractor} "
+            f"({summary['computed']} computed, {summary['cached']} from cache, "
+            f"{summary['tiles_per_second']} tiles/s)"
+        )
+        _report_skipped(summary["skipped"])
+    return 0 if result.ok else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from histobench.benchmark import home
+    from histobench.benchmark.config import CVConfig, RunConfig
+    from histobench.benchmark.runner import run_benchmark
+    from histobench.benchmark.store import ResultsStore
+    from histobench.leaderboard.tables import leaderboard_rows, to_markdown
+
+    run_ids = []
+    for extractor in ("effnet-lite0", "random-init"):
+        config = RunConfig(
+            extractor=extractor,
+            task="crc-tissue",
+            dataset="demo",
+            dataset_options={"tiles_per_class": args.tiles_per_class},
+            cv=CVConfig(repeats=args.repeats, folds=args.folds),
+            seed=args.seed,
+            device=args.device,
+        )
+        run_ids.append(run_benchmark(config, "bench demo")["run_id"])
+    with ResultsStore(home.results_db()) as store:
+        runs = [r for r in (store.get_run(i) for i in run_ids) if r is not None]
+    print(to_markdown(leaderboard_rows(runs)))
+    print("Demo tiles are synthetic: these numbers show the machinery working, not biology.")
+    return 0
+
+
+# -- leaderboard ------------------------------------------------------------------------------
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from histobench.benchmark import home
+    from histobench.benchmark.store import ResultsStore
+    from histobench.leaderboard.tables import leaderboard_rows, to_csv, to_json, to_markdown
+
+    with ResultsStore(home.results_db()) as store:
+        rows = leaderboard_rows(store.latest_runs(args.task))
+    render: dict[str, Callable[[list[dict[str, Any]]], str]] = {
+        "md": to_markdown, "csv": to_csv, "json": to_json,
+    }
+    text = render[args.format](rows)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, dest="batch_size")
+    p.add_argument("--num-workers", type=int, default=None, dest="num_workers")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bench", description="histobench: is extractor A better than B on task T?")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    p = sub.add_parser("list", help="list installed extractors, tasks or data sets")
+    p.add_argument("kind", choices=["extractors", "tasks", "datasets"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("plugins", help="which installed package provides what")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of run configs and plugin options")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("run", help="benchmark one extractor on one task")
+    p.add_argument("--extractor", default=None)
+    p.add_argument("--task", default=None)
+    p.add_argument("--dataset", default=None, help="PATH, a name under HISTOBENCH_HOME/data, or demo")
+    p.add_argument("--config", type=Path, default=None, help="a TOML or YAML run config")
+    p.add_argument("--weights", type=Path, default=None, help="weights file for the extractor")
+    p.add_argument("--repeats", type=int, default=None)
+    p.add_argument("--folds", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_runtime_flags(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("extract", help="embed a data set into the feature cache")
+    p.add_argument("--extractor", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--weights", type=Path, default=None)
+    p.add_argument("--json", action="store_true")
+    _add_runtime_flags(p)
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("demo", help="generate demo tiles and compare two extractors")
+    p.add_argument("--tiles-per-class", type=int, default=24, dest="tiles_per_class")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("leaderboard", help="publish stored results")
+    p.add_argument("--task", default=None)
+    p.add_argument("--format", choices=["md", "csv", "json"], default="md")
+    p.add_argument("--out", type=Path, default=None)
+    p.set_defaults(func=cmd_leaderboard)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from histobench import __version__
+
+        print(f"histobench {__version__}")
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except HistobenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an unexpected failure still gets one line; traceback on request
+        if os.environ.get("HISTOBENCH_DEBUG"):
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            " (set HISTOBENCH_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""One benchmark run: config → plugins → data set → features → split plan → scores → store."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from histobench.benchmark import home
+from histobench.benchmark.cache import FeatureCache
+from histobench.benchmark.config import RunConfig, validate_options
+from histobench.benchmark.environment import environment, feature_code_version, resolve_device
+from histobench.benchmark.errors import DataError, PluginError
+from histobench.benchmark.extraction import ExtractionResult, extract_tiles
+from histobench.benchmark.progress import stderr_console
+from histobench.benchmark.specs import (
+    Dataset,
+    DatasetSpec,
+    Extractor,
+    PluginOptions,
+    Runtime,
+    Task,
+    TaskSpec,
+)
+from histobench.benchmark.splits import SplitPlan, make_plan, plan_identity
+from histobench.benchmark.store import ResultsStore
+from histobench.plugins.manager import Plugins, get_plugins
+
+
+@dataclass
+class Resolved:
+    """Every plugin a run needs, validated before any heavy work starts."""
+
+    task_spec: TaskSpec
+    task_options: PluginOptions
+    dataset_spec: DatasetSpec
+    dataset_source: str
+    dataset_options: PluginOptions
+    extractor_name: str
+    extractor_options: PluginOptions
+
+
+def resolve(config: RunConfig, source: str, plugins: Plugins | None = None) -> Resolved:
+    plugins = plugins or get_plugins()
+    task_spec = plugins.tasks.get(config.task).spec
+    task_options = validate_options(
+        task_spec.options_model, config.task_options, source, "task_options"
+    )
+    dataset_spec, dataset_source = resolve_dataset(config.dataset, task_spec, plugins)
+    dataset_options = validate_options(
+        dataset_spec.options_model, config.dataset_options, source, "dataset_options"
+    )
+    extractor_spec = plugins.extractors.get(config.extractor).spec
+    values = dict(config.extractor_options)
+    if extractor_spec.prefix and extractor_spec.suffix_field:
+        if ":" not in config.extractor:
+            raise PluginError(
+                f"extractor '{config.extractor}' needs a model name: "
+                f"use {config.extractor}:<model-name>"
+            )
+        values[extractor_spec.suffix_field] = config.extractor.split(":", 1)[1]
+    extractor_options = validate_options(
+        extractor_spec.options_model, values, source, "extractor_options"
+    )
+    return Resolved(
+        task_spec, task_options, dataset_spec, dataset_source, dataset_options,
+        config.extractor, extractor_options,
+    )
+
+
+def resolve_dataset(
+    dataset: str | None, task_spec: TaskSpec, plugins: Plugins
+) -> tuple[DatasetSpec, str]:
+    """``--dataset`` as 'demo', a registered data set name, a path, or a name under
+    HISTOBENCH_HOME/data; without it, the task's standard data set under HISTOBENCH_HOME/data."""
+    if dataset == "demo":
+        if not task_spec.demo_dataset:
+            raise DataError(f"task '{task_spec.name}' has no demo data set")
+        return plugins.datasets.get(task_spec.demo_dataset).spec, ""
+    if dataset in plugins.datasets.names():
+        return plugins.datasets.get(dataset).spec, ""
+    if dataset is None:
+        if not task_spec.standard_dataset:
+            raise DataError(f"task '{task_spec.name}' needs --dataset PATH")
+        path = home.data_dir() / task_spec.standard_dataset
+        if not path.exists():
+            raise DataError(
+                f"no --dataset given and the standard data set {path} is absent: "
+                f"{task_spec.dataset_hint}; or try --dataset demo"
+            )
+    else:
+        path = Path(dataset).expanduser()
+        if not path.exists() and (home.data_dir() / dataset).exists():
+            path = home.data_dir() / dataset
+        if not path.exists():
+            raise DataError(f"{path}: data set not found (a path, a name under "
+                            f"{home.data_dir()}, or 'demo')")
+    for entry in plugins.datasets.entries():
+        detect = entry.spec.detect
+        if detect is not None and detect(path):
+            return entry.spec, str(path)
+    raise DataError(
+        f"{path}: not a recognised data set (expected e.g. <root>/<CLASS>/<tile>.tif class "
+        "folders; is the folder empty?)"
+    )
+
+
+def extract_features(
+    extractor: Extractor, dataset: Dataset, runtime: Runtime
+) -> ExtractionResult:
+    if dataset.kind != "tiles":
+        raise DataError(f"data sets of kind '{dataset.kind}' cannot be embedded here yet")
+    cache = FeatureCache(home.features_dir(), extractor.identity(), feature_code_version())
+    return extract_tiles(extractor, dataset.items, cache, runtime, description=dataset.name)
+
+
+def pooled_features(features: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
+    """One row per unit: the mean of its items' features (a tile is its own unit)."""
+    if all(len(m) == 1 for m in members):
+        return features[np.concatenate(members)] if members else features[:0]
+    return np.stack([features[m].mean(axis=0) for m in members])
+
+
+def get_or_make_plan(
+    store: ResultsStore, task: Task, units: Any, config: RunConfig, dataset: Dataset
+) -> SplitPlan:
+    groups = units.groups if config.cv.group_by_patient else list(units.ids)
+    plan_id = plan_identity(
+        units.ids, units.strata, groups, config.cv.repeats, config.cv.folds, config.seed
+    )
+    plan = store.load_plan(plan_id)
+    if plan is None:
+        plan = make_plan(
+            units.ids, units.strata, groups, config.cv.repeats, config.cv.folds, config.seed,
+            class_names=getattr(task, "classes", None),
+        )
+        store.save_plan(plan, task.name, dataset.fingerprint)
+    return plan
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, Any]:
+    """Run one (extractor, task, data set) benchmark and store it; return the JSON record."""
+    started = time.perf_counter()
+    plugins = get_plugins()
+    resolved = resolve(config, source, plugins)
+    device = resolve_device(config.device)
+    runtime = Runtime(device, config.seed, config.batch_size, config.num_workers)
+    task = resolved.task_spec.factory(resolved.task_options)
+    dataset = resolved.dataset_spec.factory(resolved.dataset_source, resolved.dataset_options)
+    extractor_spec = plugins.extractors.get(config.extractor).spec
+    extractor = extractor_spec.factory(resolved.extractor_options, runtime)
+
+    extraction = extract_features(extractor, dataset, runtime)
+    skipped = list(dataset.skipped) + extraction.skipped
+    if not extraction.ok:
+        raise DataError(f"{dataset.root or dataset.name}: no item could be read ({len(skipped)} skipped)")
+    items = [dataset.items[i] for i in extraction.ok]
+    units = task.units(dataset, items)
+    with ResultsStore(home.results_db()) as store:
+        plan = get_or_make_plan(store, task, units, config, dataset)
+        features = pooled_features(extraction.features, units.members)
+        stderr_console.print(
+            f"[bold]{task.name}[/]: {len(units.ids)} units, plan {plan.plan_id} "
+            f"({plan.repeats}×{plan.folds})"
+        )
+        result = task.evaluate(features, units, plan)
+        run_id = new_run_id()
+        env = environment(extractor.device, extractor.precision, config.seed)
+        config_record = config.model_dump(mode="json")
+        config_record["resolved"] = {
+            "dataset_plugin": resolved.dataset_spec.name,
+            "dataset_source": resolved.dataset_source,
+            "dataset_options": resolved.dataset_options.model_dump(mode="json"),
+            "extractor_options": resolved.extractor_options.model_dump(mode="json"),
+            "task_options": resolved.task_options.model_dump(mode="json"),
+            "extractor_identity": extractor.identity(),
+        }
+        result.details["extraction"] = {
+            "computed": extraction.computed,
+            "cached": extraction.cached,
+            "tiles_per_second": round(extraction.tiles_per_second, 2),
+            "corrupt_cache_files_recomputed": extraction.corrupt_cache_files,
+        }
+        store.save_run(
+            run_id=run_id,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            extractor=config.extractor,
+            task=task.name,
+            dataset=dataset.name,
+            dataset_fingerprint=dataset.fingerprint,
+            plan=plan,
+            greater_is_better=task.greater_is_better,
+            result=result,
+            config=config_record,
+            env=env,
+            code_version=env["code_version"],
+            skipped=skipped,
+        )
+    scores = result.repeat_scores
+    return {
+        "run_id": run_id,
+        "extractor": config.extractor,
+        "task": task.name,
+        "dataset": dataset.name,
+        "metric": result.metric,
+        "mean": float(np.nanmean(scores)),
+        "std": float(np.nanstd(scores, ddof=1)) if len(scores) > 1 else 0.0,
+        "repeats": plan.repeats,
+        "folds": plan.folds,
+        "plan_id": plan.plan_id,
+        "n_units": len(units.ids),
+        "scores": [float(s) for s in scores],
+        "fold_scores": result.fold_scores.tolist(),
+        "per_target": {
+            name: {
+                "metric": t.metric,
+                "mean": t.mean,
+                "std": float(np.nanstd(t.repeat_scores, ddof=1)) if len(t.repeat_scores) > 1 else 0.0,
+                "scores": [float(s) for s in t.repeat_scores],
+                **({"extra": t.extra} if t.extra else {}),
+            }
+            for name, t in result.per_target.items()
+        },
+        "skipped": [{"item_id": s.item_id, "reason": s.reason} for s in skipped],
+        "details": result.details,
+        "config": config_record,
+        "env": env,
+        "seconds": round(time.perf_counter() - started, 2),
+    }

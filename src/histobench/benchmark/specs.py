@@ -1,0 +1,251 @@
+"""The contracts between the core and its plugins.
+
+A plugin returns *specs* from its hooks (see ``histobench.plugins.hookspecs``). A spec names a
+component, carries the pydantic model that validates its options, and a factory that builds it.
+The core depends only on these abstractions, never on a concrete extractor, task or data set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:  # torch and PIL are heavy; only extractors need them at run time
+    import torch
+    from PIL import Image
+
+    from histobench.benchmark.splits import SplitPlan
+
+
+class PluginOptions(BaseModel):
+    """Base for every plugin's options model: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoOptions(PluginOptions):
+    """For plugins that take no options."""
+
+
+def digest(obj: Any, length: int = 16) -> str:
+    """A stable short hash of JSON-serialisable data (sorted keys)."""
+    text = json.dumps(obj, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+# --------------------------------------------------------------------------------------------
+# Data sets
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One unit of input: a tile image, a whole slide, or a precomputed feature file."""
+
+    item_id: str  # stable and unique within the data set, e.g. "ADI/ADI-AAQEFMRI.tif"
+    path: Path
+    label: str | None = None  # class name for tile-classification data sets
+    patient: str | None = None  # items sharing a patient are kept in the same fold
+    fingerprint: str = ""  # content identity used in feature-cache keys
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """An item of a good data set that could not be used; recorded with the run and reported."""
+
+    item_id: str
+    reason: str
+
+
+@dataclass
+class Dataset:
+    """A resolved data set: its usable items plus what was skipped while scanning it."""
+
+    name: str
+    kind: str  # "tiles", "slides" or "cohort": decides how items are turned into features
+    items: list[Item]
+    root: Path | None = None
+    classes: list[str] = field(default_factory=list)
+    skipped: list[SkippedItem] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # task-specific payload (label tables…)
+
+    @property
+    def fingerprint(self) -> str:
+        return digest(
+            [self.kind, [(i.item_id, i.label, i.patient, i.fingerprint) for i in self.items]]
+        )
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    description: str
+    # Builds a data set from a path or name given on the command line.
+    factory: Callable[[str, PluginOptions], Dataset]
+    options_model: type[PluginOptions] = NoOptions
+    # Says whether a path looks like this kind of data set (used to resolve --dataset PATH).
+    detect: Callable[[Path], bool] | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Extractors
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how an extractor runs; chosen by the run config, not by the plugin."""
+
+    device: str = "cpu"  # resolved: "cpu" or "cuda[:N]"
+    seed: int = 0
+    batch_size: int | None = None
+    num_workers: int | None = None
+
+
+class Extractor(ABC):
+    """A feature extractor: image → vector of ``feature_dim`` floats.
+
+    ``preprocess`` runs in data-loader worker processes (it must be picklable and cheap to
+    send); ``embed`` runs on the device with a batch of preprocessed tensors.
+    """
+
+    name: str
+    feature_dim: int
+
+    @abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """What determines the features: architecture, weights digest, preprocessing.
+
+        Combined with the item fingerprint and the code version into the feature-cache key.
+        """
+
+    @abstractmethod
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """An RGB PIL image → a CHW float tensor ready for ``embed``."""
+
+    @abstractmethod
+    def embed(self, batch: torch.Tensor) -> torch.Tensor:
+        """A batch of preprocessed tensors (on CPU) → features (N × feature_dim)."""
+
+    @property
+    def precision(self) -> str:
+        return "float32"
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def cache_key(self) -> str:
+        return digest(self.identity(), length=24)
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    name: str
+    description: str
+    factory: Callable[[PluginOptions, Runtime], Extractor]
+    options_model: type[PluginOptions] = NoOptions
+    feature_dim: int | None = None  # None when it depends on the options (e.g. timm:<model>)
+    # "timm" with prefix=True matches "timm:<suffix>"; the suffix fills ``suffix_field``.
+    prefix: bool = False
+    suffix_field: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Tasks
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Units:
+    """What a task cross-validates over: tiles (crc-tissue) or patients (LUAD tasks).
+
+    ``members[i]`` lists the indices of the data-set items whose features make unit ``i``
+    (a tile is its own unit; a patient pools its slides' tiles).
+    """
+
+    ids: list[str]
+    strata: np.ndarray  # integer labels used to stratify the split plan
+    groups: list[str]  # units with the same group never straddle a fold boundary
+    members: list[np.ndarray]
+
+
+@dataclass
+class TargetResult:
+    """Scores for one target: a class (crc-tissue) or a gene (LUAD tasks)."""
+
+    metric: str
+    repeat_scores: np.ndarray  # (R,)
+    fold_scores: np.ndarray | None = None  # (R, K), NaN where a fold cannot be scored
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. p-values, significance flags
+
+    @property
+    def mean(self) -> float:
+        return float(np.nanmean(self.repeat_scores))
+
+
+@dataclass
+class Predictions:
+    """Out-of-fold predictions for one target: every unit is predicted once per repeat.
+
+    Stored with the run so paired tests (DeLong, per-item) need no refitting.
+    """
+
+    target: str
+    y_true: np.ndarray  # (N,) in unit order
+    y_pred: np.ndarray  # (R, N): predicted label index, value or probability
+    y_score: np.ndarray | None = None  # (R, N) or (R, N, C): decision scores where useful
+
+
+@dataclass
+class TaskResult:
+    metric: str
+    fold_scores: np.ndarray  # (R, K) headline metric per fold
+    repeat_scores: np.ndarray  # (R,) headline metric per repeat (pooled over its folds)
+    per_target: dict[str, TargetResult] = field(default_factory=dict)
+    predictions: list[Predictions] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # estimator, skipped targets, …
+
+
+class Task(ABC):
+    """Turns features into cross-validated scores on a shared split plan."""
+
+    name: str
+    metric: str
+    greater_is_better: bool = True
+
+    @abstractmethod
+    def units(self, dataset: Dataset, items: Sequence[Item]) -> Units:
+        """The units to cross-validate, built from the items that produced features."""
+
+    @abstractmethod
+    def evaluate(self, features: np.ndarray, units: Units, plan: SplitPlan) -> TaskResult:
+        """Fit and score on every fold of ``plan``; ``features`` has one row per unit."""
+
+    def describe(self) -> dict[str, Any]:
+        """Recorded with the run: the estimator and every choice it made."""
+        return {}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    description: str
+    metric: str
+    factory: Callable[[PluginOptions], Task]
+    options_model: type[PluginOptions] = NoOptions
+    # Looked up under HISTOBENCH_HOME/data/<standard_dataset> when --dataset is not given.
+    standard_dataset: str | None = None
+    # How a user obtains the standard data set (shown when it is missing).
+    dataset_hint: str = ""
+    # The data set plugin name used for ``--dataset demo``.
+    demo_dataset: str | None = None

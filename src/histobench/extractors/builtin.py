@@ -1,0 +1,110 @@
+"""Built-in extractors: the embedded default, the study's IMGNET-2048, timm, random baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from histobench.benchmark import home
+from histobench.benchmark.specs import Extractor, ExtractorSpec, PluginOptions, Runtime
+from histobench.extractors.backbones import Backbone, build_backbone
+from histobench.extractors.torch_extractor import TorchExtractor
+
+
+class InputOptions(PluginOptions):
+    input_size: int = Field(224, ge=32, le=1024, description="Tiles are resized to this size.")
+
+
+class WeightsOptions(InputOptions):
+    weights: Path | None = Field(
+        None, description="A .safetensors or .pth weights file (loaded without unpickling)."
+    )
+
+
+class TimmOptions(WeightsOptions):
+    model_name: str = Field(description="A timm model name (given as timm:<model-name>).")
+
+
+class RandomInitOptions(InputOptions):
+    backbone: str = Field(
+        "effnet-lite0", description="effnet-lite0, xception or timm:<model-name>."
+    )
+
+
+def _wrap(name: str, backbone: Backbone, runtime: Runtime) -> Extractor:
+    identity = {
+        "extractor": name,
+        "backbone": backbone.name,
+        "weights_digest": backbone.weights_digest,
+    }
+    return TorchExtractor(
+        name, backbone.model, backbone.feature_dim, backbone.preprocessing, identity, runtime
+    )
+
+
+def _effnet(options: PluginOptions, runtime: Runtime) -> Extractor:
+    assert isinstance(options, InputOptions)
+    return _wrap(
+        "effnet-lite0", build_backbone("effnet-lite0", input_size=options.input_size), runtime
+    )
+
+
+def _imgnet(options: PluginOptions, runtime: Runtime) -> Extractor:
+    assert isinstance(options, WeightsOptions)
+    backbone = build_backbone(
+        "xception",
+        weights=options.weights,
+        weights_dir=home.weights_dir(),
+        input_size=options.input_size,
+    )
+    return _wrap("imgnet", backbone, runtime)
+
+
+def _timm(options: PluginOptions, runtime: Runtime) -> Extractor:
+    assert isinstance(options, TimmOptions)
+    name = f"timm:{options.model_name}"
+    backbone = build_backbone(
+        name, weights=options.weights, weights_dir=home.weights_dir(), input_size=options.input_size
+    )
+    return _wrap(name, backbone, runtime)
+
+
+def _random(options: PluginOptions, runtime: Runtime) -> Extractor:
+    assert isinstance(options, RandomInitOptions)
+    backbone = build_backbone(
+        options.backbone, pretrained=False, seed=runtime.seed, input_size=options.input_size
+    )
+    return _wrap("random-init", backbone, runtime)
+
+
+SPECS = [
+    ExtractorSpec(
+        name="effnet-lite0",
+        description="EfficientNet-Lite0, ImageNet weights embedded (1280 features); the default.",
+        factory=_effnet,
+        options_model=InputOptions,
+        feature_dim=1280,
+    ),
+    ExtractorSpec(
+        name="imgnet",
+        description="IMGNET-2048: ImageNet Xception (timm legacy_xception), GAP, 2048 features.",
+        factory=_imgnet,
+        options_model=WeightsOptions,
+        feature_dim=2048,
+    ),
+    ExtractorSpec(
+        name="random-init",
+        description="Randomly initialised backbone (seeded): a floor for comparisons.",
+        factory=_random,
+        options_model=RandomInitOptions,
+    ),
+    ExtractorSpec(
+        name="timm",
+        description="Any timm model with local weights: timm:<model-name>.",
+        factory=_timm,
+        options_model=TimmOptions,
+        prefix=True,
+        suffix_field="model_name",
+    ),
+]

@@ -1,0 +1,27 @@
+"""Entry point ``builtin-tasks``: the study's three experiments."""
+
+from __future__ import annotations
+
+from histobench.benchmark.specs import TaskSpec
+from histobench.plugins import hookimpl
+
+
+@hookimpl
+def histobench_tasks() -> list[TaskSpec]:
+    from histobench.tasks.crc_tissue import CrcTissueOptions, make_task
+
+    return [
+        TaskSpec(
+            name="crc-tissue",
+            description="CRC tissue classes from tile features: linear SVC, accuracy (study exp. 1).",
+            metric="accuracy",
+            factory=make_task,
+            options_model=CrcTissueOptions,
+            standard_dataset="crc-val-he-7k",
+            dataset_hint=(
+                "download CRC-VAL-HE-7K (Zenodo record 1214456) and unpack it to "
+                "HISTOBENCH_HOME/data/crc-val-he-7k, or pass --dataset PATH"
+            ),
+            demo_dataset="demo-tiles",
+        ),
+    ]
