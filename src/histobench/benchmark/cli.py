@@ -32,9 +32,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from histobench.plugins.manager import get_plugins
 
     plugins = get_plugins()
-    registry = {"extractors": plugins.extractors, "tasks": plugins.tasks, "datasets": plugins.datasets}[
-        args.kind
-    ]
+    registries: dict[str, Any] = {
+        "extractors": plugins.extractors,
+        "tasks": plugins.tasks,
+        "datasets": plugins.datasets,
+    }
+    registry = registries[args.kind]
     entries = []
     for e in registry.entries():
         spec = e.spec
@@ -81,7 +84,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         _print_json(rows)
     else:
         for row in rows:
-            parts = [f"{k}: {', '.join(row[k])}" for k in ("extractors", "tasks", "datasets") if k in row]
+            parts = [
+                f"{k}: {', '.join(row[k])}" for k in ("extractors", "tasks", "datasets") if k in row
+            ]
             print(f"{row['plugin']} ({row['distribution']}) — " + "; ".join(parts))
     return 0
 
@@ -206,7 +211,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
         "cached": result.cached,
         "tiles_per_second": round(result.tiles_per_second, 2),
         "feature_dim": extractor.feature_dim,
-        "skipped": [{"item_id": s.item_id, "reason": s.reason} for s in dataset.skipped + result.skipped],
+        "skipped": [
+            {"item_id": s.item_id, "reason": s.reason} for s in dataset.skipped + result.skipped
+        ],
         "cache_key": extractor.cache_key(),
     }
     if args.json:
@@ -258,7 +265,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     with ResultsStore(home.results_db()) as store:
         rows = leaderboard_rows(store.latest_runs(args.task))
     render: dict[str, Callable[[list[dict[str, Any]]], str]] = {
-        "md": to_markdown, "csv": to_csv, "json": to_json,
+        "md": to_markdown,
+        "csv": to_csv,
+        "json": to_json,
     }
     text = render[args.format](rows)
     if args.out:
@@ -281,7 +290,9 @@ def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bench", description="histobench: is extractor A better than B on task T?")
+    parser = _Parser(
+        prog="bench", description="histobench: is extractor A better than B on task T?"
+    )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
@@ -300,7 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="benchmark one extractor on one task")
     p.add_argument("--extractor", default=None)
     p.add_argument("--task", default=None)
-    p.add_argument("--dataset", default=None, help="PATH, a name under HISTOBENCH_HOME/data, or demo")
+    p.add_argument(
+        "--dataset", default=None, help="PATH, a name under HISTOBENCH_HOME/data, or demo"
+    )
     p.add_argument("--config", type=Path, default=None, help="a TOML or YAML run config")
     p.add_argument("--weights", type=Path, default=None, help="weights file for the extractor")
     p.add_argument("--repeats", type=int, default=None)

@@ -68,8 +68,17 @@ def device_name(device: str) -> str:
 
 def environment(device: str, precision: str, seed: int) -> dict[str, Any]:
     packages = [
-        "histobench", "torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn",
-        "pydantic", "pluggy", "openslide-python", "torchstain",
+        "histobench",
+        "torch",
+        "torchvision",
+        "timm",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "pydantic",
+        "pluggy",
+        "openslide-python",
+        "torchstain",
     ]
     return {
         "python": sys.version.split()[0],

@@ -92,7 +92,9 @@ def extract_tiles(
     if todo:
         device = extractor.device
         batch_size = runtime.batch_size or default_batch_size(device)
-        workers = runtime.num_workers if runtime.num_workers is not None else default_workers(device)
+        workers = (
+            runtime.num_workers if runtime.num_workers is not None else default_workers(device)
+        )
         loader = DataLoader(
             _TileImages([str(items[i].path) for i in todo], extractor.preprocess),
             batch_size=batch_size,
@@ -104,9 +106,7 @@ def extract_tiles(
         )
         t0 = time.perf_counter()
         with make_progress() as progress:
-            bar = progress.add_task(
-                f"{description} ({extractor.name})", total=len(todo), rate=""
-            )
+            bar = progress.add_task(f"{description} ({extractor.name})", total=len(todo), rate="")
             done = 0
             for local_idx, tensors, bad in loader:
                 for j, reason in bad:
@@ -120,7 +120,8 @@ def extract_tiles(
                     result.computed += len(local_idx)
                 done += len(local_idx) + len(bad)
                 progress.update(
-                    bar, advance=len(local_idx) + len(bad),
+                    bar,
+                    advance=len(local_idx) + len(bad),
                     rate=rate_text(done, time.perf_counter() - t0, "tiles"),
                 )
     result.ok = [i for i, v in enumerate(vectors) if v is not None]

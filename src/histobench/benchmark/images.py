@@ -13,22 +13,20 @@ class BadImage(Exception):
     """An image file that cannot serve as an H&E tile; the message is the recorded reason."""
 
 
-def open_rgb(path: Path) -> Image.Image:
+def open_rgb(path: Path | str) -> Image.Image:
     """Decode fully (truncation shows only then) and return RGB.
 
     RGBA and palette images are composited on white, as slide scanners render background;
     greyscale is refused because H&E features need colour.
     """
     try:
-        with Image.open(path) as im:
-            im.load()
-            mode = im.mode
+        with Image.open(path) as opened:
+            opened.load()
+            mode = opened.mode
             if mode in GREYSCALE_MODES:
                 raise BadImage(f"greyscale image (mode {mode}); H&E tiles must be RGB")
-            if mode == "P":
-                im = im.convert("RGBA")
-                mode = "RGBA"
-            if mode == "RGBA":
+            im: Image.Image = opened.convert("RGBA") if mode == "P" else opened
+            if im.mode == "RGBA":
                 canvas = Image.new("RGB", im.size, (255, 255, 255))
                 canvas.paste(im, mask=im.getchannel("A"))
                 return canvas

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,13 @@ def resolve(config: RunConfig, source: str, plugins: Plugins | None = None) -> R
         extractor_spec.options_model, values, source, "extractor_options"
     )
     return Resolved(
-        task_spec, task_options, dataset_spec, dataset_source, dataset_options,
-        config.extractor, extractor_options,
+        task_spec,
+        task_options,
+        dataset_spec,
+        dataset_source,
+        dataset_options,
+        config.extractor,
+        extractor_options,
     )
 
 
@@ -98,8 +103,9 @@ def resolve_dataset(
         if not path.exists() and (home.data_dir() / dataset).exists():
             path = home.data_dir() / dataset
         if not path.exists():
-            raise DataError(f"{path}: data set not found (a path, a name under "
-                            f"{home.data_dir()}, or 'demo')")
+            raise DataError(
+                f"{path}: data set not found (a path, a name under {home.data_dir()}, or 'demo')"
+            )
     for entry in plugins.datasets.entries():
         detect = entry.spec.detect
         if detect is not None and detect(path):
@@ -110,9 +116,7 @@ def resolve_dataset(
     )
 
 
-def extract_features(
-    extractor: Extractor, dataset: Dataset, runtime: Runtime
-) -> ExtractionResult:
+def extract_features(extractor: Extractor, dataset: Dataset, runtime: Runtime) -> ExtractionResult:
     if dataset.kind != "tiles":
         raise DataError(f"data sets of kind '{dataset.kind}' cannot be embedded here yet")
     cache = FeatureCache(home.features_dir(), extractor.identity(), feature_code_version())
@@ -136,7 +140,12 @@ def get_or_make_plan(
     plan = store.load_plan(plan_id)
     if plan is None:
         plan = make_plan(
-            units.ids, units.strata, groups, config.cv.repeats, config.cv.folds, config.seed,
+            units.ids,
+            units.strata,
+            groups,
+            config.cv.repeats,
+            config.cv.folds,
+            config.seed,
             class_names=getattr(task, "classes", None),
         )
         store.save_plan(plan, task.name, dataset.fingerprint)
@@ -144,7 +153,7 @@ def get_or_make_plan(
 
 
 def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
 def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, Any]:
@@ -162,7 +171,9 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
     extraction = extract_features(extractor, dataset, runtime)
     skipped = list(dataset.skipped) + extraction.skipped
     if not extraction.ok:
-        raise DataError(f"{dataset.root or dataset.name}: no item could be read ({len(skipped)} skipped)")
+        raise DataError(
+            f"{dataset.root or dataset.name}: no item could be read ({len(skipped)} skipped)"
+        )
     items = [dataset.items[i] for i in extraction.ok]
     units = task.units(dataset, items)
     with ResultsStore(home.results_db()) as store:
@@ -192,7 +203,7 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
         }
         store.save_run(
             run_id=run_id,
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
             extractor=config.extractor,
             task=task.name,
             dataset=dataset.name,
@@ -224,7 +235,9 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
             name: {
                 "metric": t.metric,
                 "mean": t.mean,
-                "std": float(np.nanstd(t.repeat_scores, ddof=1)) if len(t.repeat_scores) > 1 else 0.0,
+                "std": float(np.nanstd(t.repeat_scores, ddof=1))
+                if len(t.repeat_scores) > 1
+                else 0.0,
                 "scores": [float(s) for s in t.repeat_scores],
                 **({"extra": t.extra} if t.extra else {}),
             }

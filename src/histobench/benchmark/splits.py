@@ -62,7 +62,15 @@ def plan_identity(
     seed: int,
 ) -> str:
     return digest(
-        [PLAN_ALGORITHM, list(unit_ids), np.asarray(strata).tolist(), list(groups), repeats, folds, seed],
+        [
+            PLAN_ALGORITHM,
+            list(unit_ids),
+            np.asarray(strata).tolist(),
+            list(groups),
+            repeats,
+            folds,
+            seed,
+        ],
         length=16,
     )
 

@@ -163,7 +163,9 @@ class ResultsStore:
             )
         for version in range(current, SCHEMA_VERSION):
             with self._transaction() as cur:
-                cur.executescript("BEGIN;" + MIGRATIONS[version] + f"; PRAGMA user_version={version + 1};")
+                cur.executescript(
+                    "BEGIN;" + MIGRATIONS[version] + f"; PRAGMA user_version={version + 1};"
+                )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -185,8 +187,15 @@ class ResultsStore:
                 "INSERT OR IGNORE INTO split_plans (plan_id, task, dataset_fingerprint, repeats,"
                 " folds, seed, algorithm, unit_ids, assignments) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
-                    plan.plan_id, task, dataset_fingerprint, plan.repeats, plan.folds, plan.seed,
-                    plan.algorithm, json.dumps(list(plan.unit_ids)), to_blob(plan.assignments),
+                    plan.plan_id,
+                    task,
+                    dataset_fingerprint,
+                    plan.repeats,
+                    plan.folds,
+                    plan.seed,
+                    plan.algorithm,
+                    json.dumps(list(plan.unit_ids)),
+                    to_blob(plan.assignments),
                 ),
             )
 
@@ -200,7 +209,9 @@ class ResultsStore:
             return None
         assignments = from_blob(row[1])
         assert assignments is not None
-        return SplitPlan(plan_id, tuple(json.loads(row[0])), assignments, row[2], row[3], row[4], row[5])
+        return SplitPlan(
+            plan_id, tuple(json.loads(row[0])), assignments, row[2], row[3], row[4], row[5]
+        )
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -226,11 +237,22 @@ class ResultsStore:
             cur.execute(
                 "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    run_id, created, extractor, task, dataset, dataset_fingerprint, plan.plan_id,
-                    result.metric, int(greater_is_better), float(np.nanmean(scores)),
+                    run_id,
+                    created,
+                    extractor,
+                    task,
+                    dataset,
+                    dataset_fingerprint,
+                    plan.plan_id,
+                    result.metric,
+                    int(greater_is_better),
+                    float(np.nanmean(scores)),
                     float(np.nanstd(scores, ddof=1)) if len(scores) > 1 else 0.0,
-                    plan.repeats, plan.folds, json.dumps(config, default=str),
-                    json.dumps(env, default=str), json.dumps(result.details, default=str),
+                    plan.repeats,
+                    plan.folds,
+                    json.dumps(config, default=str),
+                    json.dumps(env, default=str),
+                    json.dumps(result.details, default=str),
                     code_version,
                 ),
             )
@@ -250,8 +272,13 @@ class ResultsStore:
                 "INSERT INTO target_scores VALUES (?,?,?,?,?,?,?)",
                 [
                     (
-                        run_id, name, t.metric, _num(t.mean), to_blob(t.repeat_scores),
-                        to_blob(t.fold_scores), json.dumps(t.extra, default=str),
+                        run_id,
+                        name,
+                        t.metric,
+                        _num(t.mean),
+                        to_blob(t.repeat_scores),
+                        to_blob(t.fold_scores),
+                        json.dumps(t.extra, default=str),
                     )
                     for name, t in result.per_target.items()
                 ],
@@ -280,11 +307,24 @@ class ResultsStore:
             "SELECT score FROM repeat_scores WHERE run_id = ? ORDER BY repeat", (run_id,)
         ).fetchall()
         return RunRecord(
-            run_id=run_id, created=row[1], extractor=row[2], task=row[3], dataset=row[4],
-            dataset_fingerprint=row[5], plan_id=row[6], metric=row[7],
-            greater_is_better=bool(row[8]), mean=row[9], std=row[10], repeats=row[11],
-            folds=row[12], config=json.loads(row[13]), env=json.loads(row[14]),
-            details=json.loads(row[15]), code_version=row[16], fold_scores=fold_scores,
+            run_id=run_id,
+            created=row[1],
+            extractor=row[2],
+            task=row[3],
+            dataset=row[4],
+            dataset_fingerprint=row[5],
+            plan_id=row[6],
+            metric=row[7],
+            greater_is_better=bool(row[8]),
+            mean=row[9],
+            std=row[10],
+            repeats=row[11],
+            folds=row[12],
+            config=json.loads(row[13]),
+            env=json.loads(row[14]),
+            details=json.loads(row[15]),
+            code_version=row[16],
+            fold_scores=fold_scores,
             repeat_scores=np.array([np.nan if s[0] is None else s[0] for s in reps]),
         )
 

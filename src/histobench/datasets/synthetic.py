@@ -29,8 +29,16 @@ def _mix(a: RGB, b: RGB, t: float) -> RGB:
     return tuple(int(round(x * (1 - t) + y * t)) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
 
 
-def _nuclei(draw: ImageDraw.ImageDraw, rng: np.random.Generator, n: int, r: tuple[float, float],
-            colour: RGB, size: int, elong: float = 1.0, angle: float | None = None) -> None:
+def _nuclei(
+    draw: ImageDraw.ImageDraw,
+    rng: np.random.Generator,
+    n: int,
+    r: tuple[float, float],
+    colour: RGB,
+    size: int,
+    elong: float = 1.0,
+    angle: float | None = None,
+) -> None:
     for _ in range(n):
         x, y = rng.uniform(0, size, 2)
         rad = rng.uniform(*r)
@@ -38,15 +46,25 @@ def _nuclei(draw: ImageDraw.ImageDraw, rng: np.random.Generator, n: int, r: tupl
         rx, ry = rad * elong, rad / elong
         # A rotated ellipse as a polygon, so elongated nuclei follow the fibre direction.
         pts = [
-            (x + rx * math.cos(t) * math.cos(a) - ry * math.sin(t) * math.sin(a),
-             y + rx * math.cos(t) * math.sin(a) + ry * math.sin(t) * math.cos(a))
+            (
+                x + rx * math.cos(t) * math.cos(a) - ry * math.sin(t) * math.sin(a),
+                y + rx * math.cos(t) * math.sin(a) + ry * math.sin(t) * math.cos(a),
+            )
             for t in np.linspace(0, 2 * math.pi, 14, endpoint=False)
         ]
         draw.polygon(pts, fill=_mix(colour, (20, 10, 40), rng.uniform(0, 0.3)))
 
 
-def _fibres(draw: ImageDraw.ImageDraw, rng: np.random.Generator, n: int, colour: RGB, size: int,
-            angle: float | None, wavy: float, width: tuple[int, int]) -> None:
+def _fibres(
+    draw: ImageDraw.ImageDraw,
+    rng: np.random.Generator,
+    n: int,
+    colour: RGB,
+    size: int,
+    angle: float | None,
+    wavy: float,
+    width: tuple[int, int],
+) -> None:
     for _ in range(n):
         a = (angle if angle is not None else rng.uniform(0, math.pi)) + rng.normal(0, 0.08)
         x, y = rng.uniform(-20, size + 20, 2)
@@ -55,15 +73,24 @@ def _fibres(draw: ImageDraw.ImageDraw, rng: np.random.Generator, n: int, colour:
         pts = []
         for s in np.linspace(-length / 2, length / 2, 24):
             off = wavy * math.sin(freq * s + phase)
-            pts.append((x + s * math.cos(a) - off * math.sin(a), y + s * math.sin(a) + off * math.cos(a)))
-        draw.line(pts, fill=_mix(colour, (255, 255, 255), rng.uniform(0, 0.35)), width=int(rng.integers(*width)))
+            pts.append(
+                (x + s * math.cos(a) - off * math.sin(a), y + s * math.sin(a) + off * math.cos(a))
+            )
+        draw.line(
+            pts,
+            fill=_mix(colour, (255, 255, 255), rng.uniform(0, 0.35)),
+            width=int(rng.integers(*width)),
+        )
 
 
 def _adi(img, draw, rng, h, e, bg, size):
     img.paste(_mix(e, bg, 0.3), (0, 0, size, size))
     for _ in range(int(rng.integers(10, 18))):
-        x, y, r = *rng.uniform(0, size, 2), rng.uniform(22, 42)
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=_mix(bg, (255, 255, 255), 0.6), outline=e, width=2)
+        x, y = rng.uniform(0, size, 2)
+        r = rng.uniform(22, 42)
+        draw.ellipse(
+            (x - r, y - r, x + r, y + r), fill=_mix(bg, (255, 255, 255), 0.6), outline=e, width=2
+        )
     _nuclei(draw, rng, int(rng.integers(2, 6)), (2, 3.5), h, size, elong=2.0)
 
 
@@ -104,7 +131,8 @@ def _mus(img, draw, rng, h, e, bg, size):
 def _norm(img, draw, rng, h, e, bg, size):
     img.paste(_mix(e, bg, 0.35), (0, 0, size, size))
     for _ in range(int(rng.integers(2, 5))):
-        cx, cy, r = *rng.uniform(20, size - 20, 2), rng.uniform(22, 40)
+        cx, cy = rng.uniform(20, size - 20, 2)
+        r = rng.uniform(22, 40)
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_mix(bg, (255, 255, 255), 0.5))
         for t in np.linspace(0, 2 * math.pi, int(2 * math.pi * r / 7), endpoint=False):
             x, y = cx + (r + 5) * math.cos(t), cy + (r + 5) * math.sin(t)
@@ -119,12 +147,21 @@ def _str(img, draw, rng, h, e, bg, size):
 
 def _tum(img, draw, rng, h, e, bg, size):
     img.paste(_mix(e, h, 0.25), (0, 0, size, size))
-    _nuclei(draw, rng, int(rng.integers(90, 140)), (6, 10), _mix(h, (40, 20, 80), 0.2), size, elong=1.4)
+    _nuclei(
+        draw, rng, int(rng.integers(90, 140)), (6, 10), _mix(h, (40, 20, 80), 0.2), size, elong=1.4
+    )
 
 
 _DRAW: dict[str, Callable[..., None]] = {
-    "ADI": _adi, "BACK": _back, "DEB": _deb, "LYM": _lym, "MUC": _muc,
-    "MUS": _mus, "NORM": _norm, "STR": _str, "TUM": _tum,
+    "ADI": _adi,
+    "BACK": _back,
+    "DEB": _deb,
+    "LYM": _lym,
+    "MUC": _muc,
+    "MUS": _mus,
+    "NORM": _norm,
+    "STR": _str,
+    "TUM": _tum,
 }
 
 

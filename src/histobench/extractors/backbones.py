@@ -44,6 +44,10 @@ def timm_name(backbone: str) -> str:
     )
 
 
+def _num_features(model: torch.nn.Module) -> int:
+    return int(model.num_features)  # type: ignore[arg-type]  # timm models define it
+
+
 def _create(backbone: str) -> torch.nn.Module:
     name = timm_name(backbone)
     try:
@@ -125,22 +129,31 @@ def build_backbone(
             model = _create(backbone)
         tag = digest(["random-init", timm_name(backbone), seed, timm.__version__])
         return Backbone(
-            backbone, model, int(model.num_features), _preprocessing(model, input_size),
-            f"random init (seed {seed})", tag,
+            backbone,
+            model,
+            _num_features(model),
+            _preprocessing(model, input_size),
+            f"random init (seed {seed})",
+            tag,
         )
     model = _create(backbone)
     if weights is None and backbone == "effnet-lite0":
         path = effnet_lite0_weights_file()
         state = effnet_lite0_state_dict(path)
     else:
-        path = weights or (locate_weights(backbone, weights_dir) if weights_dir else None)
-        if path is None:
+        found = weights or (locate_weights(backbone, weights_dir) if weights_dir else None)
+        if found is None:
             raise WeightsError(f"no weights found for '{backbone}': {_weights_hint(backbone)}")
+        path = found
         state = (
             effnet_lite0_state_dict(path) if backbone == "effnet-lite0" else load_state_dict(path)
         )
     load_into(model, state, str(path))
     return Backbone(
-        backbone, model, int(model.num_features), _preprocessing(model, input_size), str(path),
+        backbone,
+        model,
+        _num_features(model),
+        _preprocessing(model, input_size),
+        str(path),
         file_digest(path),
     )

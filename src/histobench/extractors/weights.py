@@ -37,7 +37,7 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            state = load_file(str(path))
+            state: object = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, pickled code, wrong format
@@ -62,7 +62,9 @@ def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: st
     if missing or wrong:
         what = f"{len(missing)} missing tensors (e.g. {missing[0]})" if missing else ""
         if wrong:
-            what += f"{'; ' if what else ''}{len(wrong)} tensors of the wrong shape (e.g. {wrong[0]})"
+            what += (
+                f"{'; ' if what else ''}{len(wrong)} tensors of the wrong shape (e.g. {wrong[0]})"
+            )
         raise WeightsError(f"{source}: weights do not fit the architecture: {what}")
     model.load_state_dict(usable, strict=False)
 

@@ -1,0 +1,115 @@
+"""Tile extraction throughput: histobench's pipeline vs a naive one-image-at-a-time loop.
+
+    python benchmarks/bench_extraction.py [--tiles 192] [--extractor effnet-lite0]
+
+Both run in this process on the same tiles and the same model; the pipeline goes through the
+feature cache (fresh, so every tile is computed). Also sweeps batch size × memory format for the
+model alone, which is how the per-device defaults were chosen. Prints a Markdown section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from histobench.benchmark.cache import FeatureCache
+from histobench.benchmark.extraction import default_batch_size, default_workers, extract_tiles
+from histobench.benchmark.specs import Runtime
+from histobench.datasets.synthetic import CLASSES, synthetic_tile
+from histobench.datasets.tile_folder import TileFolderOptions, load_tile_folder
+from histobench.extractors.builtin import SPECS
+
+
+def make_tiles(root: Path, n: int) -> Path:
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        cls = CLASSES[i % len(CLASSES)]
+        (root / cls).mkdir(parents=True, exist_ok=True)
+        synthetic_tile(cls, rng).save(root / cls / f"{cls}-{i:05d}.tif")
+    return root
+
+
+def naive_loop(extractor, paths: list[Path]) -> float:
+    """Open with PIL, to tensor, model, one image at a time (contiguous memory, float32)."""
+    model = extractor.model.to(memory_format=torch.contiguous_format)
+    pre = extractor.preprocessing
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for p in paths:
+            x = pre(Image.open(p).convert("RGB"))[None]
+            model(x)
+    elapsed = time.perf_counter() - start
+    extractor.model.to(memory_format=torch.channels_last)
+    return len(paths) / elapsed
+
+
+def model_sweep(extractor, repeats: int = 3) -> list[tuple[int, str, float]]:
+    rows = []
+    model = extractor.model
+    with torch.inference_mode():
+        for fmt_name, fmt in (
+            ("contiguous", torch.contiguous_format),
+            ("channels_last", torch.channels_last),
+        ):
+            model.to(memory_format=fmt)
+            for bs in (1, 4, 16, 64):
+                x = torch.randn(bs, 3, 224, 224).contiguous(memory_format=fmt)
+                model(x)  # warm-up
+                start = time.perf_counter()
+                for _ in range(repeats):
+                    model(x)
+                rows.append((bs, fmt_name, bs * repeats / (time.perf_counter() - start)))
+    model.to(memory_format=torch.channels_last)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tiles", type=int, default=192)
+    parser.add_argument("--extractor", default="effnet-lite0")
+    parser.add_argument("--no-sweep", action="store_true")
+    args = parser.parse_args()
+    spec = {s.name: s for s in SPECS}[args.extractor]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["HISTOBENCH_QUIET"] = "1"
+        root = make_tiles(Path(tmp) / "tiles", args.tiles)
+        dataset = load_tile_folder(str(root), TileFolderOptions())
+        runtime = Runtime("cpu")
+        extractor = spec.factory(spec.options_model(), runtime)
+        paths = [it.path for it in dataset.items]
+        naive_loop(extractor, paths[:8])  # warm-up both paths alike
+        naive = naive_loop(extractor, paths)
+        cache = FeatureCache(Path(tmp) / "features", extractor.identity(), "bench")
+        result = extract_tiles(extractor, dataset.items, cache, runtime)
+        pipeline = result.computed / result.seconds
+        print(f"## Tile extraction ({args.extractor}, CPU, {torch.get_num_threads()} threads)\n")
+        print(
+            f"{args.tiles} synthetic 224×224 TIFF tiles; `python benchmarks/bench_extraction.py --tiles {args.tiles}`\n"
+        )
+        print("| path | tiles/s | vs naive |")
+        print("| --- | ---: | ---: |")
+        print(f"| naive loop (PIL → tensor → model, 1 image at a time) | {naive:.1f} | 1.00× |")
+        print(
+            f"| histobench pipeline (batch {default_batch_size('cpu')}, channels_last, "
+            f"{default_workers('cpu')} loader worker(s), cache writes) | {pipeline:.1f} | {pipeline / naive:.2f}× |"
+        )
+        if not args.no_sweep:
+            print("\nModel alone (random input), images/s:\n")
+            print("| batch | contiguous | channels_last |")
+            print("| ---: | ---: | ---: |")
+            sweep = model_sweep(extractor)
+            for bs in (1, 4, 16, 64):
+                c = next(r for b, f, r in sweep if b == bs and f == "contiguous")
+                cl = next(r for b, f, r in sweep if b == bs and f == "channels_last")
+                print(f"| {bs} | {c:.1f} | {cl:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Built-in extractors: real embedded weights, safe loading, clear errors without weights."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import timm
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from histobench.benchmark.errors import WeightsError
+from histobench.benchmark.specs import Runtime
+from histobench.extractors.backbones import (
+    build_backbone,
+    effnet_lite0_state_dict,
+    effnet_lite0_weights_file,
+)
+from histobench.extractors.builtin import SPECS
+
+SPEC = {s.name: s for s in SPECS}
+
+
+def test_embedded_effnet_lite0_classifies_the_cat_photo() -> None:
+    skimage_data = pytest.importorskip("skimage.data")
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    model.load_state_dict(effnet_lite0_state_dict(effnet_lite0_weights_file()))
+    model.eval()
+    cat = Image.fromarray(skimage_data.chelsea()).resize((224, 224), Image.Resampling.BICUBIC)
+    x = (torch.from_numpy(np.asarray(cat, np.float32) / 255.0).permute(2, 0, 1) - 0.5) / 0.5
+    with torch.inference_mode():
+        logits = model(x[None])
+    assert int(logits.argmax()) == 285  # ImageNet "Egyptian cat"
+
+
+def test_effnet_extractor_gives_1280_pooled_features() -> None:
+    spec = SPEC["effnet-lite0"]
+    extractor = spec.factory(spec.options_model(input_size=64), Runtime("cpu"))
+    tiles = torch.stack(
+        [extractor.preprocess(Image.new("RGB", (64, 64), c)) for c in ("white", "purple")]
+    )
+    feats = extractor.embed(tiles)
+    assert feats.shape == (2, 1280)
+    assert not torch.allclose(feats[0], feats[1])
+    ident = extractor.identity()
+    assert len(ident["weights_digest"]) == 64 and ident["preprocessing"]["mean"] == (0.5, 0.5, 0.5)
+
+
+def test_imgnet_without_weights_says_how_to_get_them(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    spec = SPEC["imgnet"]
+    with pytest.raises(WeightsError, match="--weights PATH"):
+        spec.factory(spec.options_model(), Runtime("cpu"))
+
+
+def _random_xception_weights(path: Path) -> dict[str, torch.Tensor]:
+    # Xception ImageNet weights cannot be obtained on this machine: random weights stand in.
+    torch.manual_seed(0)
+    state = timm.create_model("legacy_xception", pretrained=False).state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    return state
+
+
+def test_imgnet_loads_a_safetensors_file_and_gives_2048_features(tmp_path: Path) -> None:
+    state = _random_xception_weights(tmp_path / "xception.safetensors")
+    spec = SPEC["imgnet"]
+    extractor = spec.factory(
+        spec.options_model(weights=tmp_path / "xception.safetensors", input_size=96), Runtime("cpu")
+    )
+    assert extractor.feature_dim == 2048
+    loaded = extractor.model.state_dict()  # type: ignore[attr-defined]
+    assert torch.equal(loaded["conv1.weight"], state["conv1.weight"])
+    feats = extractor.embed(torch.zeros(1, 3, 96, 96))
+    assert feats.shape == (1, 2048)
+
+
+def test_imgnet_finds_weights_in_the_torch_hub_cache(tmp_path: Path, monkeypatch) -> None:
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    torch.manual_seed(1)
+    torch.save(timm.create_model("legacy_xception").state_dict(), hub / "xception-43020ad28.pth")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    backbone = build_backbone("xception", weights_dir=tmp_path / "nothing-here")
+    assert backbone.weights_source.endswith("xception-43020ad28.pth")
+
+
+def test_pickled_code_and_corrupt_files_are_refused(tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self):
+            return (print, ("executed!",))
+
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps({"w": Evil()}))
+    with pytest.raises(WeightsError, match="cannot read weights"):
+        build_backbone("xception", weights=evil)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 64)
+    with pytest.raises(WeightsError, match="junk.safetensors"):
+        build_backbone("xception", weights=junk)
+
+
+def test_wrong_architecture_weights_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "resnet.safetensors"
+    save_file(timm.create_model("resnet18").state_dict(), str(path))
+    with pytest.raises(WeightsError, match="do not fit the architecture"):
+        build_backbone("xception", weights=path)
+
+
+def test_timm_prefix_extractor_with_local_weights(tmp_path: Path) -> None:
+    path = tmp_path / "resnet18.safetensors"
+    save_file(timm.create_model("resnet18").state_dict(), str(path))
+    spec = SPEC["timm"]
+    extractor = spec.factory(
+        spec.options_model(model_name="resnet18", weights=path, input_size=64), Runtime("cpu")
+    )
+    assert extractor.name == "timm:resnet18" and extractor.feature_dim == 512
+    with pytest.raises(WeightsError, match="no weights found for 'timm:resnet18'"):
+        spec.factory(spec.options_model(model_name="resnet18"), Runtime("cpu"))
+
+
+def test_random_init_is_seeded_and_labelled() -> None:
+    spec = SPEC["random-init"]
+    a = spec.factory(spec.options_model(input_size=64), Runtime("cpu", seed=1))
+    b = spec.factory(spec.options_model(input_size=64), Runtime("cpu", seed=1))
+    c = spec.factory(spec.options_model(input_size=64), Runtime("cpu", seed=2))
+    x = torch.randn(2, 3, 64, 64)
+    assert torch.equal(a.embed(x), b.embed(x))
+    assert not torch.equal(a.embed(x), c.embed(x))
+    assert a.identity()["weights_digest"] != c.identity()["weights_digest"]
