@@ -117,4 +117,4 @@ def test_demo_prints_a_leaderboard(cli) -> None:
     assert {r["extractor"] for r in rows} == {"effnet-lite0", "random-init"}
     assert all(r["plan_id"] == rows[0]["plan_id"] for r in rows)
     code, out, _ = cli("leaderboard", "--format", "csv")
-    assert out.splitlines()[0].startswith("task,extractor,metric,mean")
+    assert out.splitlines()[0].startswith("task,extractor,metric,")

@@ -34,7 +34,11 @@ class CVConfig(StrictModel):
 class RunConfig(StrictModel):
     """Everything that defines a benchmark run; stored verbatim with its results."""
 
-    extractor: str = Field(description="Extractor name, e.g. 'effnet-lite0' or 'timm:resnet50'.")
+    extractor: str | None = Field(
+        None,
+        description="Extractor name, e.g. 'effnet-lite0' or 'timm:resnet50'; may be left out "
+        "when the data set brings its own features.",
+    )
     task: str = Field(description="Task name, e.g. 'crc-tissue'.")
     dataset: str | None = Field(
         None, description="A path, a name under HISTOBENCH_HOME/data, or 'demo'."

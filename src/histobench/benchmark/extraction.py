@@ -32,6 +32,9 @@ class ExtractionResult:
     computed: int = 0
     seconds: float = 0.0
     corrupt_cache_files: int = 0
+    # Tiles behind each row (slides pool many tiles); None means one tile per row.
+    tile_counts: np.ndarray | None = None
+    details: dict = field(default_factory=dict)
 
     @property
     def tiles_per_second(self) -> float:

@@ -41,8 +41,8 @@ class Resolved:
     dataset_spec: DatasetSpec
     dataset_source: str
     dataset_options: PluginOptions
-    extractor_name: str
-    extractor_options: PluginOptions
+    extractor_name: str | None
+    extractor_options: PluginOptions | None
 
 
 def resolve(config: RunConfig, source: str, plugins: Plugins | None = None) -> Resolved:
@@ -55,6 +55,10 @@ def resolve(config: RunConfig, source: str, plugins: Plugins | None = None) -> R
     dataset_options = validate_options(
         dataset_spec.options_model, config.dataset_options, source, "dataset_options"
     )
+    if config.extractor is None:
+        return Resolved(
+            task_spec, task_options, dataset_spec, dataset_source, dataset_options, None, None
+        )
     extractor_spec = plugins.extractors.get(config.extractor).spec
     values = dict(config.extractor_options)
     if extractor_spec.prefix and extractor_spec.suffix_field:
@@ -116,18 +120,36 @@ def resolve_dataset(
     )
 
 
-def extract_features(extractor: Extractor, dataset: Dataset, runtime: Runtime) -> ExtractionResult:
+def extract_features(
+    extractor: Extractor | None, dataset: Dataset, runtime: Runtime
+) -> ExtractionResult:
+    """Items → features: the data set's own embedder (slides, HDF5) or the tile pipeline."""
+    if dataset.embed is not None:
+        result: ExtractionResult = dataset.embed(extractor, dataset.items, runtime)
+        return result
+    if extractor is None:
+        raise PluginError("this data set needs an extractor: pass --extractor NAME")
     if dataset.kind != "tiles":
-        raise DataError(f"data sets of kind '{dataset.kind}' cannot be embedded here yet")
+        raise DataError(f"data sets of kind '{dataset.kind}' need their own embedder")
     cache = FeatureCache(home.features_dir(), extractor.identity(), feature_code_version())
     return extract_tiles(extractor, dataset.items, cache, runtime, description=dataset.name)
 
 
-def pooled_features(features: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
-    """One row per unit: the mean of its items' features (a tile is its own unit)."""
+def pooled_features(
+    features: np.ndarray, members: list[np.ndarray], tile_counts: np.ndarray | None = None
+) -> np.ndarray:
+    """One row per unit: the mean of all tiles of its items.
+
+    A row of ``features`` may already average several tiles (a slide): weighting rows by their
+    tile counts makes a patient's vector the mean over all its slides' tiles.
+    """
     if all(len(m) == 1 for m in members):
         return features[np.concatenate(members)] if members else features[:0]
-    return np.stack([features[m].mean(axis=0) for m in members])
+    if tile_counts is None:
+        return np.stack([features[m].mean(axis=0) for m in members])
+    return np.stack(
+        [np.average(features[m], axis=0, weights=tile_counts[m]) for m in members]
+    )
 
 
 def get_or_make_plan(
@@ -165,8 +187,13 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
     runtime = Runtime(device, config.seed, config.batch_size, config.num_workers)
     task = resolved.task_spec.factory(resolved.task_options)
     dataset = resolved.dataset_spec.factory(resolved.dataset_source, resolved.dataset_options)
-    extractor_spec = plugins.extractors.get(config.extractor).spec
-    extractor = extractor_spec.factory(resolved.extractor_options, runtime)
+    extractor: Extractor | None = None
+    if config.extractor is not None and resolved.extractor_options is not None:
+        spec = plugins.extractors.get(config.extractor).spec
+        extractor = spec.factory(resolved.extractor_options, runtime)
+    label = config.extractor or dataset.precomputed_label
+    if label is None:
+        raise PluginError("no extractor given: pass --extractor NAME (see `bench list extractors`)")
 
     extraction = extract_features(extractor, dataset, runtime)
     skipped = list(dataset.skipped) + extraction.skipped
@@ -178,24 +205,33 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
     units = task.units(dataset, items)
     with ResultsStore(home.results_db()) as store:
         plan = get_or_make_plan(store, task, units, config, dataset)
-        features = pooled_features(extraction.features, units.members)
+        features = pooled_features(extraction.features, units.members, extraction.tile_counts)
         stderr_console.print(
             f"[bold]{task.name}[/]: {len(units.ids)} units, plan {plan.plan_id} "
             f"({plan.repeats}×{plan.folds})"
         )
         result = task.evaluate(features, units, plan)
         run_id = new_run_id()
-        env = environment(extractor.device, extractor.precision, config.seed)
+        env = environment(
+            extractor.device if extractor else "cpu",
+            extractor.precision if extractor else "precomputed",
+            config.seed,
+        )
         config_record = config.model_dump(mode="json")
         config_record["resolved"] = {
             "dataset_plugin": resolved.dataset_spec.name,
             "dataset_source": resolved.dataset_source,
             "dataset_options": resolved.dataset_options.model_dump(mode="json"),
-            "extractor_options": resolved.extractor_options.model_dump(mode="json"),
+            "extractor_options": (
+                resolved.extractor_options.model_dump(mode="json")
+                if resolved.extractor_options
+                else None
+            ),
             "task_options": resolved.task_options.model_dump(mode="json"),
-            "extractor_identity": extractor.identity(),
+            "extractor_identity": extractor.identity() if extractor else None,
         }
         result.details["extraction"] = {
+            **extraction.details,
             "computed": extraction.computed,
             "cached": extraction.cached,
             "tiles_per_second": round(extraction.tiles_per_second, 2),
@@ -204,7 +240,7 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
         store.save_run(
             run_id=run_id,
             created=datetime.now(UTC).isoformat(timespec="seconds"),
-            extractor=config.extractor,
+            extractor=label,
             task=task.name,
             dataset=dataset.name,
             dataset_fingerprint=dataset.fingerprint,
@@ -219,7 +255,7 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
     scores = result.repeat_scores
     return {
         "run_id": run_id,
-        "extractor": config.extractor,
+        "extractor": label,
         "task": task.name,
         "dataset": dataset.name,
         "metric": result.metric,

@@ -77,6 +77,12 @@ class Dataset:
     classes: list[str] = field(default_factory=list)
     skipped: list[SkippedItem] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # task-specific payload (label tables…)
+    # How items become features when they are not plain tile images (slides, precomputed
+    # HDF5): ``embed(extractor | None, items, runtime) -> ExtractionResult``. None = tiles.
+    embed: Callable[..., Any] | None = None
+    # Set when the items already are features (bring-your-own HDF5): no extractor needed;
+    # the run is labelled with this name.
+    precomputed_label: str | None = None
 
     @property
     def fingerprint(self) -> str:
