@@ -6,11 +6,11 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from histobench.benchmark.errors import ConfigError, HistobenchError
+from histobench.benchmark.errors import HistobenchError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -18,7 +18,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _print_json(obj: Any) -> None:
+def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
@@ -53,7 +53,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             row["metric"] = spec.metric
         entries.append(row)
     if args.json:
-        _print_json(entries)
+        print_json(entries)
         return 0
     table = Table(title=f"histobench {args.kind}")
     for col in entries[0] if entries else ["name"]:
@@ -81,7 +81,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             entry.setdefault(kind, []).append(e.spec.name)
     rows = list(provided.values())
     if args.json:
-        _print_json(rows)
+        print_json(rows)
     else:
         for row in rows:
             parts = [
@@ -105,7 +105,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
             ("dataset_options", plugins.datasets),
         )
     }
-    _print_json(schema)
+    print_json(schema)
     return 0
 
 
@@ -144,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config, source = _config_from_args(args)
     record = run_benchmark(config, source)
     if args.json:
-        _print_json(record)
+        print_json(record)
     else:
         _print_run_summary(record)
     return 0
@@ -168,10 +168,10 @@ def _print_run_summary(record: dict[str, Any]) -> None:
         table.add_row(name, f"{t['mean']:.4f}", f"{t['std']:.4f}")
     if record["per_target"]:
         console.print(table)
-    _report_skipped(record["skipped"])
+    report_skipped(record["skipped"])
 
 
-def _report_skipped(skipped: list[dict[str, str]]) -> None:
+def report_skipped(skipped: list[dict[str, str]]) -> None:
     if not skipped:
         return
     print(f"skipped {len(skipped)} item(s):", file=sys.stderr)
@@ -181,108 +181,10 @@ def _report_skipped(skipped: list[dict[str, str]]) -> None:
         print(f"  … and {len(skipped) - 20} more (see `bench run --json`)", file=sys.stderr)
 
 
-def cmd_extract(args: argparse.Namespace) -> int:
-    from histobench.benchmark.config import validate_options
-    from histobench.benchmark.environment import resolve_device
-    from histobench.benchmark.runner import extract_features, resolve_dataset
-    from histobench.benchmark.specs import Runtime
-    from histobench.plugins.manager import get_plugins
-
-    plugins = get_plugins()
-    spec = plugins.extractors.get(args.extractor).spec
-    values: dict[str, Any] = {"weights": str(args.weights)} if args.weights else {}
-    if spec.prefix and spec.suffix_field and ":" in args.extractor:
-        values[spec.suffix_field] = args.extractor.split(":", 1)[1]
-    options = validate_options(spec.options_model, values, "command line", "extractor_options")
-    if args.dataset is None:
-        raise ConfigError("bench extract needs --dataset PATH")
-    task_spec = plugins.tasks.get("crc-tissue").spec
-    ds_spec, source = resolve_dataset(args.dataset, task_spec, plugins)
-    dataset = ds_spec.factory(source, ds_spec.options_model())
-    runtime = Runtime(resolve_device(args.device), args.seed, args.batch_size, args.num_workers)
-    extractor = spec.factory(options, runtime)
-    result = extract_features(extractor, dataset, runtime)
-    summary = {
-        "extractor": args.extractor,
-        "dataset": dataset.name,
-        "items": len(dataset.items),
-        "embedded": len(result.ok),
-        "computed": result.computed,
-        "cached": result.cached,
-        "tiles_per_second": round(result.tiles_per_second, 2),
-        "feature_dim": extractor.feature_dim,
-        "skipped": [
-            {"item_id": s.item_id, "reason": s.reason} for s in dataset.skipped + result.skipped
-        ],
-        "cache_key": extractor.cache_key(),
-    }
-    if args.json:
-        _print_json(summary)
-    else:
-        print(
-            f"{summary['embedded']}/{summary['items']} items embedded with {args.extractor} "
-            f"({summary['computed']} computed, {summary['cached']} from cache, "
-            f"{summary['tiles_per_second']} tiles/s)"
-        )
-        _report_skipped(summary["skipped"])
-    return 0 if result.ok else 1
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from histobench.benchmark import home
-    from histobench.benchmark.config import CVConfig, RunConfig
-    from histobench.benchmark.runner import run_benchmark
-    from histobench.benchmark.store import ResultsStore
-    from histobench.leaderboard.tables import leaderboard_rows, to_markdown
-
-    run_ids = []
-    for extractor in ("effnet-lite0", "random-init"):
-        config = RunConfig(
-            extractor=extractor,
-            task="crc-tissue",
-            dataset="demo",
-            dataset_options={"tiles_per_class": args.tiles_per_class},
-            cv=CVConfig(repeats=args.repeats, folds=args.folds),
-            seed=args.seed,
-            device=args.device,
-        )
-        run_ids.append(run_benchmark(config, "bench demo")["run_id"])
-    with ResultsStore(home.results_db()) as store:
-        runs = [r for r in (store.get_run(i) for i in run_ids) if r is not None]
-    print(to_markdown(leaderboard_rows(runs)))
-    print("Demo tiles are synthetic: these numbers show the machinery working, not biology.")
-    return 0
-
-
-# -- leaderboard ------------------------------------------------------------------------------
-
-
-def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from histobench.benchmark import home
-    from histobench.benchmark.store import ResultsStore
-    from histobench.leaderboard.tables import leaderboard_rows, to_csv, to_json, to_markdown
-
-    with ResultsStore(home.results_db()) as store:
-        rows = leaderboard_rows(store.latest_runs(args.task))
-    render: dict[str, Callable[[list[dict[str, Any]]], str]] = {
-        "md": to_markdown,
-        "csv": to_csv,
-        "json": to_json,
-    }
-    text = render[args.format](rows)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
-        print(f"wrote {args.out}")
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
 # -- parser -----------------------------------------------------------------------------------
 
 
-def _add_runtime_flags(p: argparse.ArgumentParser) -> None:
+def add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None, dest="batch_size")
@@ -319,30 +221,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--folds", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_runtime_flags(p)
+    add_runtime_flags(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("extract", help="embed a data set into the feature cache")
-    p.add_argument("--extractor", required=True)
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--weights", type=Path, default=None)
-    p.add_argument("--json", action="store_true")
-    _add_runtime_flags(p)
-    p.set_defaults(func=cmd_extract)
+    # Commands owned by other layers register themselves (the CLI is the composition root).
+    from histobench.benchmark.cli_demo import add_demo_parser
+    from histobench.benchmark.cli_extract import add_extract_parser
+    from histobench.extractors.ftx.cli import add_finetune_parser
+    from histobench.leaderboard.cli import add_parsers as add_leaderboard_parsers
 
-    p = sub.add_parser("demo", help="generate demo tiles and compare two extractors")
-    p.add_argument("--tiles-per-class", type=int, default=24, dest="tiles_per_class")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("leaderboard", help="publish stored results")
-    p.add_argument("--task", default=None)
-    p.add_argument("--format", choices=["md", "csv", "json"], default="md")
-    p.add_argument("--out", type=Path, default=None)
-    p.set_defaults(func=cmd_leaderboard)
+    add_extract_parser(sub)
+    add_demo_parser(sub)
+    add_finetune_parser(sub)
+    add_leaderboard_parsers(sub)
     return parser
 
 

@@ -9,5 +9,6 @@ from histobench.plugins import hookimpl
 @hookimpl
 def histobench_extractors() -> list[ExtractorSpec]:
     from histobench.extractors.builtin import SPECS
+    from histobench.extractors.ftx.extractor import FTX_SPEC
 
-    return list(SPECS)
+    return [*SPECS, FTX_SPEC]
