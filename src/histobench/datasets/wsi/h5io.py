@@ -1,0 +1,137 @@
+"""Per-slide feature files in the CLAM/TRIDENT layout: datasets ``features`` and ``coords``.
+
+Files are written to a temporary name in the same folder and renamed into place, so a crash
+or a full disk never leaves a half-written file where a complete one is expected; resuming a
+run can then trust any file that exists (``is_complete``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+
+from histobench.benchmark.errors import DataError
+
+FeatureDtype = Literal["float16", "float32"]
+
+
+def _attr_value(value: Any) -> Any:
+    # HDF5 attributes hold scalars, strings and flat arrays; anything nested goes as JSON so
+    # configs (dicts) survive the round trip.
+    if value is None:
+        return json.dumps(None)
+    if isinstance(value, (str, bool, int, float, np.generic)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.ndarray):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def write_slide_features(
+    path: str | Path,
+    features: np.ndarray,
+    coords: np.ndarray,
+    attrs: Mapping[str, Any] | None = None,
+    dtype: FeatureDtype = "float32",
+) -> Path:
+    """Write ``features`` (N×D) and ``coords`` (N×2, level-0 x, y) atomically to ``path``."""
+    path = Path(path)
+    features = np.asarray(features)
+    coords = np.asarray(coords)
+    if features.ndim != 2:
+        raise ValueError(f"features must be N×D, got shape {features.shape}")
+    if coords.shape != (features.shape[0], 2):
+        raise ValueError(f"coords must be {features.shape[0]}×2, got shape {coords.shape}")
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"dtype must be float16 or float32, got {dtype!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with h5py.File(tmp, "w") as h5:
+            h5.create_dataset("features", data=features.astype(dtype, copy=False))
+            h5.create_dataset("coords", data=coords.astype(np.int64, copy=False))
+            for key, value in (attrs or {}).items():
+                h5.attrs[key] = _attr_value(value)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_slide_features(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(features N×D, coords N×2, attrs) from a histobench, CLAM or TRIDENT feature file.
+
+    CLAM stores ``features`` as 1×N×D; the leading axis is dropped. ``coords`` may be absent
+    in some exports (then it is an N×2 array of -1).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: feature file not found")
+    try:
+        with h5py.File(path, "r") as h5:
+            if "features" not in h5:
+                raise DataError(f"{path}: no 'features' dataset (expected the CLAM/TRIDENT layout)")
+            features = np.asarray(h5["features"][()])
+            coords = np.asarray(h5["coords"][()]) if "coords" in h5 else None
+            attrs = {key: _plain(value) for key, value in h5.attrs.items()}
+    except DataError:
+        raise
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:
+        raise DataError(f"{path}: corrupt or truncated HDF5 feature file: {exc}") from exc
+    if features.ndim == 3 and features.shape[0] == 1:
+        features = features[0]
+    if features.ndim != 2:
+        raise DataError(f"{path}: 'features' must be N×D or 1×N×D, got shape {features.shape}")
+    if coords is None:
+        coords = np.full((features.shape[0], 2), -1, dtype=np.int64)
+    if coords.ndim == 3 and coords.shape[0] == 1:
+        coords = coords[0]
+    if coords.shape != (features.shape[0], 2):
+        raise DataError(
+            f"{path}: 'coords' shape {coords.shape} does not match {features.shape[0]} features"
+        )
+    return features, coords.astype(np.int64, copy=False), attrs
+
+
+def is_complete(path: str | Path, expected_attrs: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``path`` is a readable feature file made with ``expected_attrs``.
+
+    Used to resume a run slide by slide: a file from another configuration (different
+    extractor, tiling or stain settings) counts as missing, never as done.
+    """
+    try:
+        _, _, attrs = read_slide_features(path)
+    except DataError:
+        return False
+    for key, value in (expected_attrs or {}).items():
+        if key not in attrs or attrs[key] != _plain(_roundtrip(value)):
+            return False
+    return True
+
+
+def _roundtrip(value: Any) -> Any:
+    # Compare against what the attribute reads back as, not the Python value written.
+    stored = _attr_value(value)
+    return stored.tolist() if isinstance(stored, np.ndarray) else stored
