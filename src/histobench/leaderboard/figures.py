@@ -58,7 +58,7 @@ def repeat_distributions(
     _need(scores, "repeat_distributions")
     names = list(scores)
     data = [_finite(scores[n]) for n in names]
-    fig = _figure(1.4 + 1.3 * len(names), 4.0)
+    fig = _figure(max(4.5, 1.4 + 1.3 * len(names)), 4.0)  # room for the title
     ax = fig.add_subplot()
     positions = np.arange(1, len(names) + 1)
     ax.boxplot(data, positions=positions, widths=0.5, showfliers=False)
@@ -261,11 +261,14 @@ def critical_difference_diagram(
     joining extractors whose ranks differ by less than the CD (not shown to differ)."""
     order = result.ordered()
     k = len(order)
-    fig = _figure(6.5, 1.6 + 0.3 * k)
+    fig = _figure(6.5, 1.3 + 0.25 * k + 0.12 * len(result.cliques()))
     ax = fig.add_subplot()
     ax.set_xlim(0.5, k + 0.5)
     half = math.ceil(k / 2)
-    depth = half + 1.5
+    cliques = result.cliques()
+    # Label rows start below the clique bars, so neither ever overlaps the other.
+    first_row = 0.6 + 0.25 * len(cliques)
+    depth = first_row + 0.8 * (half - 1) + 0.6
     ax.set_ylim(depth, -1.6)
     ax.axis("off")
     ax.hlines(0, 1, k, color="black", linewidth=1)
@@ -279,14 +282,14 @@ def critical_difference_diagram(
     # Best half labelled on the left, worst half on the right (the usual layout).
     for i, (name, rank) in enumerate(order):
         left = i < half
-        row = (i + 1) if left else (k - i)
+        row = first_row + 0.8 * (i if left else k - 1 - i)
         x_text = 0.55 if left else k + 0.45
         ax.plot([rank, rank, x_text], [0, row, row], color="black", linewidth=0.8)
         ax.text(
             x_text, row, f"{name} ({rank:.2f})" if left else f"({rank:.2f}) {name}",
             ha="left" if left else "right", va="bottom", fontsize="small",
         )  # fmt: skip
-    for j, group in enumerate(result.cliques()):
+    for j, group in enumerate(cliques):
         ranks = [dict(order)[g] for g in group]
         ax.hlines(0.35 + 0.25 * j, min(ranks) - 0.03, max(ranks) + 0.03, linewidth=4, color="#444")
     p = result.friedman.p_value
