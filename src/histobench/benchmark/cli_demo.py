@@ -13,6 +13,8 @@ from typing import Any
 
 from histobench.benchmark.progress import stderr_console
 
+DEMO_INPUT_SIZE = 64
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from histobench.benchmark import home
@@ -22,14 +24,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from histobench.leaderboard.report import write_demo_report
     from histobench.leaderboard.tables import build_leaderboard
 
-    extractors: list[tuple[str, dict[str, Any]]] = [("effnet-lite0", {})]
+    # Every extractor sees the tiles at the fine-tune's input size, so the comparison is fair
+    # (and the demo fast on a laptop CPU).
+    size = {"input_size": DEMO_INPUT_SIZE}
+    extractors: list[tuple[str, dict[str, Any]]] = [("effnet-lite0", size)]
     if not args.no_finetune:
-        from histobench.extractors.ftx.demo import demo_finetune
+        from histobench.extractors.ftx.demo import demo_finetune, demo_recipe
 
         stderr_console.print("[bold]fine-tuning FTX on the demo's training tiles[/]")
-        tuned = demo_finetune(tiles_per_class=args.tiles_per_class, device=args.device)
+        tuned = demo_finetune(
+            tiles_per_class=args.tiles_per_class,
+            device=args.device,
+            recipe=demo_recipe(input_size=DEMO_INPUT_SIZE, seed=args.seed),
+        )
         extractors.append(("ftx", {"weights": str(tuned.out)}))
-    extractors.append(("random-init", {}))
+    extractors.append(("random-init", size))
 
     run_ids = []
     for extractor, options in extractors:
