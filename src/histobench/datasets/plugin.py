@@ -8,6 +8,7 @@ from histobench.plugins import hookimpl
 
 @hookimpl
 def histobench_datasets() -> list[DatasetSpec]:
+    from histobench.datasets.cohort import COHORT_DATASET_SPECS
     from histobench.datasets.demo import DemoOptions, load_demo
     from histobench.datasets.tile_folder import (
         TileFolderOptions,
@@ -29,4 +30,5 @@ def histobench_datasets() -> list[DatasetSpec]:
             factory=load_demo,
             options_model=DemoOptions,
         ),
+        *COHORT_DATASET_SPECS,
     ]

@@ -74,7 +74,9 @@ class Plugins:
         self.extractors: Registry[ExtractorSpec] = Registry("extractor")
         self.tasks: Registry[TaskSpec] = Registry("task")
         self.datasets: Registry[DatasetSpec] = Registry("dataset")
-        dists = {id(plugin): f"{d.project_name} {d.version}" for plugin, d in pm.list_plugin_distinfo()}
+        dists = {
+            id(plugin): f"{d.project_name} {d.version}" for plugin, d in pm.list_plugin_distinfo()
+        }
         for plugin in pm.get_plugins():
             name = pm.get_name(plugin) or repr(plugin)
             dist = dists.get(id(plugin), "registered in code")
@@ -100,7 +102,9 @@ def make_plugin_manager(extra_plugins: list[Any] | None = None) -> pluggy.Plugin
     try:
         pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     except Exception as exc:  # a broken third-party plugin must not give a traceback
-        raise PluginError(f"could not load a histobench plugin: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(
+            f"could not load a histobench plugin: {type(exc).__name__}: {exc}"
+        ) from exc
     for plugin in extra_plugins or []:
         pm.register(plugin)
     return pm

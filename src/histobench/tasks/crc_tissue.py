@@ -34,19 +34,31 @@ from histobench.tasks.estimators.linear_svc import FastLinearSVC
 
 class CrcTissueOptions(PluginOptions):
     C: float = Field(1.0, gt=0, description="SVC regularisation (larger = less regularised).")
-    estimator: Literal["fast", "liblinear"] = Field(
-        "fast",
-        description="fast: histobench's FastLinearSVC (the same objective as liblinear's "
-        "LinearSVC, all classes solved together); liblinear: scikit-learn LinearSVC.",
+    estimator: Literal["auto", "fast", "liblinear"] = Field(
+        "auto",
+        description="Solver of the same objective: fast = histobench's FastLinearSVC (all "
+        "classes together, primal); liblinear = scikit-learn LinearSVC; auto = liblinear for "
+        "small problems, fast for large ones (measured crossover, see BENCHMARKS.md).",
     )
     max_iter: int = Field(2000, ge=10, description="Solver iteration cap.")
     n_jobs: int = Field(-1, description="Parallel fold fits (-1: all cores).")
 
 
+# Below this many training values (n × p) liblinear's solver finishes in well under a second;
+# above it the primal solver that handles all classes in one pass wins (BENCHMARKS.md).
+AUTO_FAST_ABOVE = 4_000_000
+
+
+def _solver(choice: str, n_train: int, n_features: int) -> str:
+    if choice != "auto":
+        return choice
+    return "fast" if n_train * n_features > AUTO_FAST_ABOVE else "liblinear"
+
+
 def _fit_fold(
     X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, options: CrcTissueOptions
 ) -> tuple[np.ndarray, np.ndarray]:
-    if options.estimator == "fast":
+    if _solver(options.estimator, len(train), X.shape[1]) == "fast":
         # Standardises on the training rows itself (1/n scale, like StandardScaler).
         fast = FastLinearSVC(C=options.C, max_iter=options.max_iter, dtype=np.float32)
         fast.fit(X[train], y[train])
@@ -131,6 +143,7 @@ class CrcTissueTask(Task):
         return {
             "estimator": "one-vs-rest linear SVC (squared hinge, L2) on standardised features",
             "implementation": self.options.estimator,
+            "auto_rule": f"liblinear when n_train × p ≤ {AUTO_FAST_ABOVE:,}, else fast",
             "C": self.options.C,
             "max_iter": self.options.max_iter,
             "per_class_metric": "recall (fraction of the class's tiles classified correctly)",

@@ -9,6 +9,7 @@ from histobench.plugins import hookimpl
 @hookimpl
 def histobench_tasks() -> list[TaskSpec]:
     from histobench.tasks.crc_tissue import CrcTissueOptions, make_task
+    from histobench.tasks.luad import LUAD_TASK_SPECS
 
     return [
         TaskSpec(
@@ -24,4 +25,5 @@ def histobench_tasks() -> list[TaskSpec]:
             ),
             demo_dataset="demo-tiles",
         ),
+        *LUAD_TASK_SPECS,
     ]

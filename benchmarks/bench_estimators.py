@@ -1,0 +1,189 @@
+"""Speed of the evaluation estimators at the study's size, each beside its naive baseline.
+
+    python benchmarks/bench_estimators.py [--repeats 1] [--n-jobs 2] [--only svr,lasso,svc]
+
+Generated data of the study's shape: 344 patients x 2,048 features (907 genes for SVR, 9 genes
+for LASSO), 7,180 tiles x 2,048 features x 9 classes for the SVC. The full 50x5 grid is
+extrapolated from ``--repeats`` measured repeats (the output says so); baselines are timed on a
+small subset in the same run and extrapolated the same way. Prints a Markdown section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # one BLAS thread per worker: we parallelise jobs
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from joblib import Parallel, delayed  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LogisticRegressionCV  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.svm import SVR, LinearSVC  # noqa: E402
+
+from histobench.tasks.estimators.glmnet import lasso_cross_val_predict  # noqa: E402
+from histobench.tasks.estimators.linear_svc import FastLinearSVC  # noqa: E402
+from histobench.tasks.estimators.svr import svr_cross_val_predict  # noqa: E402
+
+FULL_REPEATS, FOLDS = 50, 5
+N_PATIENTS, N_FEATURES, N_GENES_SVR, N_GENES_LASSO = 344, 2048, 907, 9
+N_TILES, N_CLASSES = 7180, 9
+
+
+def plan(n: int, repeats: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.stack([rng.permutation(np.arange(n) % FOLDS) for _ in range(repeats)])
+
+
+def patient_features(rng: np.random.Generator) -> np.ndarray:
+    # Non-negative, skewed, correlated columns like averaged CNN activations.
+    base = rng.gamma(2.0, 1.0, size=(N_PATIENTS, 64)) @ rng.uniform(0, 0.1, size=(64, N_FEATURES))
+    return base + rng.gamma(1.0, 0.2, size=(N_PATIENTS, N_FEATURES))
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    t = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - t, out
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds:,.1f} s" if seconds < 600 else f"{seconds / 60:,.1f} min"
+
+
+def bench_svr(args: argparse.Namespace, rng: np.random.Generator) -> list[str]:
+    X = patient_features(rng)
+    W = rng.normal(size=(N_FEATURES, N_GENES_SVR)) / np.sqrt(N_FEATURES)
+    Y = np.log1p(np.exp(X @ W + rng.normal(size=(N_PATIENTS, N_GENES_SVR))))
+    a = plan(N_PATIENTS, args.repeats)
+    rows = []
+    t_eng, _ = timed(svr_cross_val_predict, X, Y, a, n_jobs=args.n_jobs, backend="threading")
+    fits = args.repeats * FOLDS * N_GENES_SVR
+    full = t_eng * FULL_REPEATS / args.repeats
+    # Backend comparison on a slice of genes.
+    g = Y[:, :100]
+    t_thr, _ = timed(svr_cross_val_predict, X, g, a[:1], n_jobs=args.n_jobs, backend="threading")
+    t_loky, _ = timed(svr_cross_val_predict, X, g, a[:1], n_jobs=args.n_jobs, backend="loky")
+    # Naive: scikit-learn SVR (RBF inside libsvm) per gene with scaling, on 1 fold x 20 genes.
+    te = a[0] == 0
+    sc = StandardScaler().fit(X[~te])
+    Xtr, Xte = sc.transform(X[~te]), sc.transform(X[te])
+    t0 = time.perf_counter()
+    for j in range(20):
+        yy = Y[~te, j]
+        m = SVR(gamma=1.0 / N_FEATURES).fit(Xtr, (yy - yy.mean()) / yy.std(ddof=1))
+        m.predict(Xte)
+    per_naive = (time.perf_counter() - t0) / 20
+    naive_full = per_naive * FULL_REPEATS * FOLDS * N_GENES_SVR
+    rows.append(
+        f"| SVR, 907 genes x 50x5 folds (344x2048) | {fmt(full)} (measured {fmt(t_eng)} for "
+        f"{args.repeats} repeat(s) = {fits:,} fits, {1e3 * t_eng / fits:.2f} ms/fit, "
+        f"n_jobs={args.n_jobs}) | {fmt(naive_full)} ({1e3 * per_naive:.1f} ms/fit, 1 core, "
+        f"20 fits) | {naive_full / full:.0f}x |"
+    )
+    rows.append(
+        f"| SVR backend, 100 genes x 5 folds, n_jobs={args.n_jobs} | threads {fmt(t_thr)} | "
+        f"processes (loky) {fmt(t_loky)} | {t_loky / t_thr:.1f}x |"
+    )
+    return rows
+
+
+def bench_lasso(args: argparse.Namespace, rng: np.random.Generator) -> list[str]:
+    X = patient_features(rng)
+    Z = (X - X.mean(0)) / X.std(0)
+    genes = []
+    for g in range(N_GENES_LASSO):
+        eta = -1.0 + Z[:, 3 * g : 3 * g + 3] @ np.array([0.8, -0.6, 0.4])
+        genes.append((rng.uniform(size=N_PATIENTS) < 1 / (1 + np.exp(-eta))).astype(int))
+    a = plan(N_PATIENTS, args.repeats)
+    n_genes = min(args.lasso_genes, N_GENES_LASSO)
+    t0 = time.perf_counter()
+    for g in range(n_genes):
+        lasso_cross_val_predict(X, genes[g], a, seed=g, n_jobs=args.n_jobs)
+    t_meas = time.perf_counter() - t0
+    outer = n_genes * args.repeats * FOLDS
+    full = t_meas / outer * N_GENES_LASSO * FULL_REPEATS * FOLDS
+    # Naive: LogisticRegressionCV L1/liblinear with 10-fold inner CV, one outer fit.
+    te = a[0] == 0
+    sc = StandardScaler().fit(X[~te])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t_naive, _ = timed(
+            LogisticRegressionCV(
+                Cs=10, cv=10, penalty="l1", solver="liblinear", scoring="neg_log_loss"
+            ).fit,
+            sc.transform(X[~te]),
+            genes[0][~te],
+        )
+    naive_full = t_naive * N_GENES_LASSO * FULL_REPEATS * FOLDS
+    return [
+        f"| LASSO cv.glmnet, 9 genes x 50x5 folds, inner 10-fold CV (344x2048) | {fmt(full)} "
+        f"(measured {fmt(t_meas)} for {outer} outer fits = {n_genes} gene(s) x {args.repeats} "
+        f"repeat(s) x 5, {t_meas / outer:.2f} s/fit, n_jobs={args.n_jobs}) | {fmt(naive_full)} "
+        f"(LogisticRegressionCV L1/liblinear, 10 Cs, {t_naive:.1f} s/fit, 1 core) | "
+        f"{naive_full / full:.1f}x |"
+    ]
+
+
+def _svc_fold(X: np.ndarray, y: np.ndarray, te: np.ndarray, dtype: type) -> float:
+    m = FastLinearSVC(dtype=dtype).fit(X[~te], y[~te])
+    return float(np.mean(m.predict(X[te]) == y[te]))
+
+
+def bench_svc(args: argparse.Namespace, rng: np.random.Generator) -> list[str]:
+    means = rng.normal(size=(N_CLASSES, N_FEATURES)) * 0.08
+    y = rng.integers(0, N_CLASSES, size=N_TILES)
+    X = (means[y] + rng.normal(size=(N_TILES, N_FEATURES))).astype(np.float64)
+    a = plan(N_TILES, args.repeats)
+    folds = [a[r] == k for r in range(args.repeats) for k in range(FOLDS)]
+    t_fast, accs = timed(
+        Parallel(n_jobs=args.n_jobs, backend="loky"),
+        (delayed(_svc_fold)(X, y, te, np.float32) for te in folds),
+    )
+    full = t_fast / len(folds) * FULL_REPEATS * FOLDS
+    te = folds[0]
+    sc = StandardScaler().fit(X[~te])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t_naive, svc = timed(LinearSVC(C=1.0).fit, sc.transform(X[~te]), y[~te])
+    acc_sk = float(np.mean(svc.predict(sc.transform(X[te])) == y[te]))
+    naive_full = t_naive * FULL_REPEATS * FOLDS
+    return [
+        f"| Linear SVC (float32 products), 9 classes x 50x5 folds (7180x2048) | {fmt(full)} "
+        f"(measured {fmt(t_fast)} for {len(folds)} fits, n_jobs={args.n_jobs}; fold-0 accuracy "
+        f"{accs[0]:.4f}) | {fmt(naive_full)} (LinearSVC {t_naive:.1f} s/fit, 1 core; fold-0 "
+        f"accuracy {acc_sk:.4f}) | {naive_full / full:.1f}x |"
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=1, help="repeats measured (full grid: 50)")
+    ap.add_argument("--n-jobs", type=int, default=2)
+    ap.add_argument("--lasso-genes", type=int, default=1, help="LASSO genes measured (of 9)")
+    ap.add_argument("--only", default="svr,lasso,svc")
+    args = ap.parse_args(argv)
+    parts = set(args.only.split(","))
+    rng = np.random.default_rng(0)
+    print("## Estimators (benchmarks/bench_estimators.py)\n")
+    print(
+        f"Generated data of the study's size; full 50x5 grid **extrapolated** from {args.repeats} "
+        f"measured repeat(s); baselines timed on a subset in the same run. "
+        f"CPU cores: {os.cpu_count()}, OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}.\n"
+    )
+    print("| workload | histobench | naive baseline | speed-up |")
+    print("| --- | --- | --- | --- |")
+    for name, fn in (("svr", bench_svr), ("lasso", bench_lasso), ("svc", bench_svc)):
+        if name in parts:
+            for row in fn(args, rng):
+                print(row, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

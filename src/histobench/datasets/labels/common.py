@@ -1,0 +1,146 @@
+"""What the label readers share: the tidy label matrix, patient keys and table reading."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from histobench.benchmark.errors import DataError
+from histobench.datasets.wsi.patients import patient_from_barcode
+
+# Cells that mean "no value" in the tables TCGA tools write.
+MISSING = {"", "na", "nan", "n/a", "none", "null", "--", "'--", "not reported"}
+
+
+@dataclass
+class LabelMatrix:
+    """Patient-level labels: ``values[i, j]`` is gene ``genes[j]`` of ``patients[i]``.
+
+    Mutations hold 1 (mutated), 0 (not) or NaN (unknown); expression holds transformed values
+    or NaN. ``report`` says what the reader detected, dropped, merged or averaged; it is
+    recorded with every run that uses the labels.
+    """
+
+    kind: str  # "mutation" or "expression"
+    source: Path
+    patients: list[str]
+    genes: list[str]
+    values: np.ndarray
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.values.shape != (len(self.patients), len(self.genes)):
+            raise ValueError(
+                f"values {self.values.shape} vs {len(self.patients)} patients × "
+                f"{len(self.genes)} genes"
+            )
+
+    def gene_index(self) -> dict[str, int]:
+        return {g: j for j, g in enumerate(self.genes)}
+
+    def patient_index(self) -> dict[str, int]:
+        return {p: i for i, p in enumerate(self.patients)}
+
+
+def patient_key(name: str) -> str:
+    """A patient id: the 12-character TCGA patient barcode where there is one, else as given."""
+    name = str(name).strip()
+    return patient_from_barcode(name) or name
+
+
+def is_barcode(name: object) -> bool:
+    return patient_from_barcode(str(name)) is not None
+
+
+def sample_type(barcode: str) -> str | None:
+    """``TCGA-55-8507-01A`` → ``"01"`` (the sample type code), None without a sample part."""
+    parts = str(barcode).strip().split("-")
+    if len(parts) >= 4 and parts[0].upper() == "TCGA" and len(parts[3]) >= 2:
+        code = parts[3][:2]
+        return code if code.isdigit() else None
+    return None
+
+
+def open_text(path: Path) -> io.TextIOBase:
+    """A text handle on a plain or gzip-compressed file (GDC ships MAFs as ``.maf.gz``)."""
+    try:
+        if path.suffix.lower() == ".gz":
+            return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
+        return open(path, encoding="utf-8-sig")  # noqa: SIM115 - returned to the caller
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from exc
+
+
+def separator(path: Path) -> str:
+    """Tab for .tsv/.txt/.maf (gz or not), comma for .csv; else sniffed from the first line."""
+    name = path.name.lower().removesuffix(".gz")
+    if name.endswith(".csv"):
+        return ","
+    if name.endswith((".tsv", ".txt", ".maf", ".tab")):
+        return "\t"
+    with open_text(path) as fh:
+        first = next((ln for ln in fh if not ln.startswith("#")), "")
+    return "\t" if first.count("\t") >= first.count(",") else ","
+
+
+def leading_comment_lines(path: Path) -> int:
+    """How many lines at the top start with '#' (MAF ``#version``, STAR ``# gene-model``)."""
+    count = 0
+    with open_text(path) as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            count += 1
+    return count
+
+
+def read_table(path: Path, what: str, usecols: Any = None) -> pd.DataFrame:
+    """Every cell as a string (no silent type guessing), leading '#' lines skipped."""
+    if not path.is_file():
+        raise DataError(f"{path}: {what} file not found")
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=separator(path),
+            dtype=str,
+            keep_default_na=False,
+            skiprows=leading_comment_lines(path),
+            usecols=usecols,
+            low_memory=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: cannot parse {what} table: {detail}") from exc
+    except ValueError as exc:  # usecols naming absent columns
+        raise DataError(f"{path}: {what} table: {exc}") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def read_id_list(path: Path, what: str) -> list[str]:
+    """One id per line (first field of a CSV/TSV line); a header line is dropped."""
+    if not path.is_file():
+        raise DataError(f"{path}: {what} file not found")
+    ids: list[str] = []
+    with open_text(path) as fh:
+        for line in fh:
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            ids.append(text.replace("\t", ",").split(",")[0].strip().strip('"'))
+    if ids and not is_barcode(ids[0]) and any(is_barcode(i) for i in ids[1:]):
+        ids = ids[1:]  # a header such as "patient" above barcodes
+    if not ids:
+        raise DataError(f"{path}: {what} file lists nothing")
+    return ids
+
+
+def first_examples(values: Iterable[str], n: int = 5) -> list[str]:
+    return sorted(values)[:n]

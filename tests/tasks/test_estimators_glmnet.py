@@ -1,0 +1,146 @@
+"""GlmnetLogisticCV against R glmnet / cv.glmnet, plus the outer-CV helper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from histobench.benchmark.errors import DataError
+from histobench.tasks.estimators.glmnet import (
+    GlmnetLogisticCV,
+    lambda_sequence,
+    lasso_cross_val_predict,
+    logistic_lasso_path,
+)
+from tests.tasks.rparity import r_has_package, read_csv, requires_r, run_r, write_csv
+
+requires_glmnet = pytest.mark.skipif(
+    not r_has_package("glmnet"), reason="R package glmnet is not installed (R parity test)"
+)
+
+
+def _data(n: int, p: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns on mixed scales/offsets and a planted 3-feature logistic signal."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3.0, size=p) + rng.normal(size=p)
+    Z = (X - X.mean(0)) / X.std(0)
+    eta = 1.2 * Z[:, 0] - 0.9 * Z[:, 1] + 0.6 * Z[:, 2]
+    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(int)
+    return X, y
+
+
+R_SCRIPT = """
+suppressMessages(library(glmnet))
+x <- as.matrix(read.csv("x.csv", header=FALSE))
+y <- read.csv("y.csv", header=FALSE)[, 1]
+f <- read.csv("foldid.csv", header=FALSE)[, 1]
+fit <- glmnet(x, y, family="binomial")
+write.table(fit$lambda, "lambda.csv", row.names=FALSE, col.names=FALSE)
+for (th in c(1e-7, 1e-10)) {  # glmnet's default convergence threshold, then a tight one
+  cv <- cv.glmnet(x, y, family="binomial", foldid=f, type.measure="deviance", thresh=th)
+  write.table(cbind(cv$lambda.min, cv$lambda.1se), sprintf("chosen_%g.csv", th), sep=",",
+              row.names=FALSE, col.names=FALSE)
+  p <- cbind(predict(cv, x, s="lambda.min", type="response"),
+             predict(cv, x, s="lambda.1se", type="response"))
+  write.table(p, sprintf("pred_%g.csv", th), sep=",", row.names=FALSE, col.names=FALSE)
+}
+"""
+
+
+@requires_r
+@requires_glmnet
+@pytest.mark.r
+@pytest.mark.parametrize(("n", "p", "seed"), [(80, 30, 1), (60, 120, 2)])
+def test_matches_glmnet_and_cv_glmnet(tmp_path: Path, n: int, p: int, seed: int) -> None:
+    X, y = _data(n, p, seed)
+    foldid = np.random.default_rng(seed + 100).permutation(np.arange(n) % 10) + 1
+    write_csv(tmp_path / "x.csv", X)
+    write_csv(tmp_path / "y.csv", y[:, None])
+    write_csv(tmp_path / "foldid.csv", foldid[:, None])
+    run_r(R_SCRIPT, tmp_path)
+    r_lambda = read_csv(tmp_path / "lambda.csv")[:, 0]
+    r_chosen = read_csv(tmp_path / "chosen_1e-07.csv")[0]
+    r_pred_default = read_csv(tmp_path / "pred_1e-07.csv")
+    r_pred = read_csv(tmp_path / "pred_1e-10.csv")
+    np.testing.assert_allclose(read_csv(tmp_path / "chosen_1e-10.csv")[0], r_chosen, rtol=1e-6)
+
+    path = logistic_lasso_path(X, y)
+    assert path.lambdas.shape == r_lambda.shape  # same truncation of the path
+    np.testing.assert_allclose(path.lambdas, r_lambda, rtol=1e-6)
+    np.testing.assert_allclose(lambda_sequence(X, y), r_lambda, rtol=1e-6)
+
+    for col, rule in enumerate(("min", "1se")):
+        est = GlmnetLogisticCV(foldid=foldid, rule=rule).fit(X, y)
+        assert est.lambda_ == pytest.approx(r_chosen[col], rel=1e-6)
+        prob = est.predict_proba(X)[:, 1]
+        # We solve to (near) machine precision; glmnet converged tightly agrees within 1e-4 ...
+        np.testing.assert_allclose(prob, r_pred[:, col], atol=1e-4)
+        # ... and glmnet's default thresh=1e-7 itself stops up to a few 1e-4 from the optimum.
+        np.testing.assert_allclose(prob, r_pred_default[:, col], atol=1e-3)
+    # lambda.min and lambda.1se differ here, so the rule really is applied.
+    assert r_chosen[0] < r_chosen[1]
+
+
+def test_coefficients_on_original_scale_and_sparse() -> None:
+    X, y = _data(120, 40, 3)
+    est = GlmnetLogisticCV(random_state=0).fit(X, y)
+    eta = X @ est.coef_[0] + est.intercept_[0]
+    np.testing.assert_allclose(est.decision_function(X), eta)
+    assert 0 < np.count_nonzero(est.coef_) < 40
+    # The planted features are the strongest ones on the standardised scale.
+    strength = np.abs(est.coef_[0] * X.std(0))
+    assert set(np.argsort(strength)[-3:]) == {0, 1, 2}
+    assert est.cv_mean_.shape == est.lambdas_.shape == est.cv_se_.shape
+    assert est.lambda_ == est.lambdas_[np.argmin(est.cv_mean_)]
+
+
+def test_kkt_conditions_hold_along_the_path() -> None:
+    X, y = _data(70, 50, 4)
+    path = logistic_lasso_path(X, y)
+    xm, xs = X.mean(0), X.std(0)
+    Z = (X - xm) / xs
+    for k in range(0, path.lambdas.shape[0], 7):
+        p = 1 / (1 + np.exp(-(path.intercepts[k] + X @ path.coefs[k])))
+        grad = (y - p) @ Z / len(y)
+        b = path.coefs[k] * xs
+        lam = path.lambdas[k]
+        assert abs(np.sum(y - p)) < 1e-8  # unpenalised intercept
+        assert np.all(np.abs(grad[b == 0]) <= lam * (1 + 1e-6))
+        np.testing.assert_allclose(grad[b != 0], lam * np.sign(b[b != 0]), rtol=1e-5, atol=1e-9)
+
+
+def test_constant_column_gets_zero_coefficient() -> None:
+    X, y = _data(60, 10, 5)
+    X[:, 3] = 7.0
+    est = GlmnetLogisticCV(random_state=1).fit(X, y)
+    assert est.coef_[0, 3] == 0.0
+    assert np.isfinite(est.predict_proba(X)).all()
+
+
+def test_single_class_is_a_data_error() -> None:
+    X, _ = _data(30, 5, 6)
+    with pytest.raises(DataError, match="2 classes") as info:
+        GlmnetLogisticCV().fit(X, np.ones(30))
+    assert "\n" not in str(info.value)
+
+
+def test_outer_cv_helper_is_seeded_and_leak_free() -> None:
+    X, y = _data(45, 60, 7)
+    rng = np.random.default_rng(0)
+    a = np.stack([rng.permutation(np.arange(45) % 3) for _ in range(2)])
+    out = lasso_cross_val_predict(X, y, a, inner_folds=4, seed=3)
+    assert out.shape == (2, 45) and np.all((out > 0) & (out < 1))
+    par = lasso_cross_val_predict(X, y, a, inner_folds=4, seed=3, n_jobs=2, backend="threading")
+    np.testing.assert_array_equal(out, par)
+    # Wildly different X for half of fold 0's test rows (repeat 0): the other half's
+    # predictions are unchanged, so scaling, lambda path and lambda choice saw training rows only.
+    test0 = np.flatnonzero(a[0] == 0)
+    altered, kept = test0[::2], test0[1::2]
+    X2 = X.copy()
+    X2[altered] = 1e4 * rng.normal(size=(len(altered), 60))
+    y2 = y.copy()
+    y2[test0] = 1 - y2[test0]  # and their labels are never used for their own fold
+    out2 = lasso_cross_val_predict(X2, y2, a[:1], inner_folds=4, seed=3)
+    np.testing.assert_allclose(out2[0, kept], out[0, kept], rtol=1e-12)

@@ -1,0 +1,94 @@
+"""FastLinearSVC against scikit-learn's LinearSVC (liblinear) on the same folds."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from histobench.benchmark.errors import DataError
+from histobench.tasks.estimators.linear_svc import FastLinearSVC
+
+
+def _tiles(n: int = 1800, p: int = 64, k: int = 9, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """9 tissue-like classes: class means plus correlated noise, columns on mixed scales."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(k, p)) * 0.25
+    y = rng.integers(0, k, size=n)
+    mix = rng.normal(size=(p, p)) / np.sqrt(p)
+    X = means[y] + rng.normal(size=(n, p)) @ mix + 0.5 * rng.normal(size=(n, p))
+    X = X * rng.uniform(0.1, 10.0, size=p) + rng.normal(size=p) * 5
+    return X, np.array(list("ABCDEFGHI"))[y]
+
+
+def _sk(Xtr: np.ndarray, ytr: np.ndarray) -> tuple[StandardScaler, LinearSVC]:
+    scaler = StandardScaler().fit(Xtr)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svc = LinearSVC(C=1.0, max_iter=5000).fit(scaler.transform(Xtr), ytr)
+    return scaler, svc
+
+
+def test_accuracy_matches_linear_svc_on_the_same_folds() -> None:
+    X, y = _tiles()
+    rng = np.random.default_rng(1)
+    folds = rng.permutation(np.arange(len(y)) % 3)
+    acc_fast, acc_sk = [], []
+    for k in range(3):
+        te = folds == k
+        fast = FastLinearSVC().fit(X[~te], y[~te])
+        scaler, svc = _sk(X[~te], y[~te])
+        acc_fast.append(np.mean(fast.predict(X[te]) == y[te]))
+        acc_sk.append(np.mean(svc.predict(scaler.transform(X[te])) == y[te]))
+        d_fast = fast.decision_function(X[te])
+        d_sk = svc.decision_function(scaler.transform(X[te]))
+        assert d_fast.shape == d_sk.shape == (te.sum(), 9)
+        assert np.corrcoef(d_fast.ravel(), d_sk.ravel())[0, 1] > 0.999
+        np.testing.assert_array_equal(fast.classes_, svc.classes_)
+    # Non-trivial task (neither chance nor perfect), and the two agree within 0.3 pp.
+    assert 0.5 < np.mean(acc_sk) < 0.98
+    assert abs(np.mean(acc_fast) - np.mean(acc_sk)) <= 0.003
+
+
+def test_float32_products_give_the_same_predictions() -> None:
+    X, y = _tiles(n=900, p=32, seed=2)
+    a = FastLinearSVC().fit(X[:700], y[:700]).predict(X[700:])
+    b = FastLinearSVC(dtype=np.float32).fit(X[:700], y[:700]).predict(X[700:])
+    assert np.mean(a == b) >= 0.99
+
+
+def test_binary_problem_has_one_decision_function() -> None:
+    X, y = _tiles(n=400, p=16, k=2, seed=3)
+    fast = FastLinearSVC().fit(X[:300], y[:300])
+    scaler, svc = _sk(X[:300], y[:300])
+    d = fast.decision_function(X[300:])
+    assert d.shape == (100,)
+    assert np.corrcoef(d, svc.decision_function(scaler.transform(X[300:])))[0, 1] > 0.999
+    assert set(fast.predict(X[300:])) <= set(y)
+
+
+def test_standardisation_uses_training_rows_only() -> None:
+    X, y = _tiles(n=600, p=16, seed=4)
+    X[:, 5] = 3.0  # constant column: scale 1, no division by zero
+    fast = FastLinearSVC().fit(X[:500], y[:500])
+    np.testing.assert_allclose(fast.mean_, X[:500].mean(0))
+    expected = X[:500].std(0)
+    expected[5] = 1.0
+    np.testing.assert_allclose(fast.scale_, expected)
+    assert fast.coef_[:, 5] == pytest.approx(0.0, abs=1e-12)
+    # Test rows cannot move the model: predictions of the untouched rows stay put.
+    X2 = X.copy()
+    X2[500:550] *= 1e3
+    np.testing.assert_array_equal(
+        FastLinearSVC().fit(X2[:500], y[:500]).predict(X2[550:]), fast.predict(X[550:])
+    )
+
+
+def test_single_class_is_a_data_error() -> None:
+    X, _ = _tiles(n=50, p=4)
+    with pytest.raises(DataError, match="at least 2 classes"):
+        FastLinearSVC().fit(X, np.zeros(50))
