@@ -34,7 +34,7 @@ def test_builtins_are_registered_through_entry_points(cli) -> None:
     assert "crc-tissue" in {r["name"] for r in json.loads(out)}
     code, out, _ = cli("plugins", "--json")
     by_plugin = {r["plugin"]: r for r in json.loads(out)}
-    assert by_plugin["builtin-tasks"]["tasks"] == ["crc-tissue"]
+    assert by_plugin["builtin-tasks"]["tasks"] == ["crc-tissue", "luad-expression", "luad-mutation"]
 
 
 class _Dupe:
