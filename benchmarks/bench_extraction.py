@@ -50,22 +50,25 @@ def naive_loop(extractor, paths: list[Path]) -> float:
     return len(paths) / elapsed
 
 
-def model_sweep(extractor, repeats: int = 3) -> list[tuple[int, str, float]]:
-    rows = []
+def model_sweep(extractor, repeats: int = 3, rounds: int = 3) -> list[tuple[int, str, float]]:
+    best: dict[tuple[int, str], float] = {}
     model = extractor.model
     with torch.inference_mode():
-        for fmt_name, fmt in (
-            ("contiguous", torch.contiguous_format),
-            ("channels_last", torch.channels_last),
-        ):
-            model.to(memory_format=fmt)
-            for bs in (1, 4, 16, 64):
-                x = torch.randn(bs, 3, 224, 224).contiguous(memory_format=fmt)
-                model(x)  # warm-up
-                start = time.perf_counter()
-                for _ in range(repeats):
-                    model(x)
-                rows.append((bs, fmt_name, bs * repeats / (time.perf_counter() - start)))
+        for _ in range(rounds):
+            for fmt_name, fmt in (
+                ("contiguous", torch.contiguous_format),
+                ("channels_last", torch.channels_last),
+            ):
+                model.to(memory_format=fmt)
+                for bs in (1, 4, 16, 64):
+                    x = torch.randn(bs, 3, 224, 224).contiguous(memory_format=fmt)
+                    model(x)  # warm-up
+                    start = time.perf_counter()
+                    for _ in range(repeats):
+                        model(x)
+                    rate = bs * repeats / (time.perf_counter() - start)
+                    best[(bs, fmt_name)] = max(best.get((bs, fmt_name), 0.0), rate)
+    rows = [(bs, fmt, rate) for (bs, fmt), rate in best.items()]
     model.to(memory_format=torch.channels_last)
     return rows
 
@@ -75,6 +78,7 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, default=192)
     parser.add_argument("--extractor", default="effnet-lite0")
     parser.add_argument("--no-sweep", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; best kept")
     args = parser.parse_args()
     spec = {s.name: s for s in SPECS}[args.extractor]
     with tempfile.TemporaryDirectory() as tmp:
@@ -85,13 +89,21 @@ def main() -> None:
         extractor = spec.factory(spec.options_model(), runtime)
         paths = [it.path for it in dataset.items]
         naive_loop(extractor, paths[:8])  # warm-up both paths alike
-        naive = naive_loop(extractor, paths)
-        cache = FeatureCache(Path(tmp) / "features", extractor.identity(), "bench")
-        result = extract_tiles(extractor, dataset.items, cache, runtime)
-        pipeline = result.computed / result.seconds
+        # Interleave the two paths and keep each one's best round: on a shared machine this
+        # compares them under the same background load.
+        naive, pipeline, inline = 0.0, 0.0, 0.0
+        inline_runtime = Runtime("cpu", num_workers=0)
+        for round_ in range(args.rounds):
+            naive = max(naive, naive_loop(extractor, paths))
+            cache = FeatureCache(Path(tmp) / f"features{round_}", extractor.identity(), "bench")
+            result = extract_tiles(extractor, dataset.items, cache, runtime)
+            pipeline = max(pipeline, result.computed / result.seconds)
+            cache = FeatureCache(Path(tmp) / f"inline{round_}", extractor.identity(), "bench")
+            result = extract_tiles(extractor, dataset.items, cache, inline_runtime)
+            inline = max(inline, result.computed / result.seconds)
         print(f"## Tile extraction ({args.extractor}, CPU, {torch.get_num_threads()} threads)\n")
         print(
-            f"{args.tiles} synthetic 224×224 TIFF tiles; `python benchmarks/bench_extraction.py --tiles {args.tiles}`\n"
+            f"{args.tiles} synthetic 224×224 TIFF tiles, best of {args.rounds} interleaved rounds; `python benchmarks/bench_extraction.py --tiles {args.tiles}`\n"
         )
         print("| path | tiles/s | vs naive |")
         print("| --- | ---: | ---: |")
@@ -99,6 +111,9 @@ def main() -> None:
         print(
             f"| histobench pipeline (batch {default_batch_size('cpu')}, channels_last, "
             f"{default_workers('cpu')} loader worker(s), cache writes) | {pipeline:.1f} | {pipeline / naive:.2f}× |"
+        )
+        print(
+            f"| same, decoding in the main process (0 workers) | {inline:.1f} | {inline / naive:.2f}× |"
         )
         if not args.no_sweep:
             print("\nModel alone (random input), images/s:\n")

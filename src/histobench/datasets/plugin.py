@@ -15,6 +15,7 @@ def histobench_datasets() -> list[DatasetSpec]:
         load_tile_folder,
         looks_like_tile_folder,
     )
+    from histobench.datasets.wsi.dataset import SLIDE_DATASET_SPECS
 
     return [
         DatasetSpec(
@@ -31,4 +32,5 @@ def histobench_datasets() -> list[DatasetSpec]:
             options_model=DemoOptions,
         ),
         *COHORT_DATASET_SPECS,
+        *SLIDE_DATASET_SPECS,
     ]

@@ -3,6 +3,8 @@
 The flow for one slide: ``open_slide`` → ``plan_tiles`` (tissue mask + grid at the target
 µm/px) → ``iter_tiles`` / ``read_normalised_tiles`` (best pyramid level, resize, Macenko)
 → features from an extractor → ``write_slide_features`` (CLAM/TRIDENT HDF5 layout).
+``embed_slides`` runs that flow for many slides on an executor (resumable, per-slide HDF5);
+``SLIDE_DATASET_SPECS`` is the ``slides`` data set built on it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,17 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from histobench.datasets.wsi.dataset import (
+        SLIDE_DATASET_SPECS,
+        SlidesOptions,
+        load_slides,
+        looks_like_slides,
+    )
+    from histobench.datasets.wsi.embed import (
+        default_slide_workers,
+        embed_slides,
+        slide_features_dir,
+    )
     from histobench.datasets.wsi.h5io import is_complete, read_slide_features, write_slide_features
     from histobench.datasets.wsi.manifest import (
         SlideOutcome,
@@ -61,6 +74,13 @@ if TYPE_CHECKING:
 # Names resolve lazily (PEP 562): reading a manifest or an HDF5 file should not pay for
 # importing torch (stain) or scikit-image (mask), and spawned worker processes start faster.
 _EXPORTS = {
+    "SLIDE_DATASET_SPECS": "dataset",
+    "SlidesOptions": "dataset",
+    "default_slide_workers": "embed",
+    "embed_slides": "embed",
+    "load_slides": "dataset",
+    "looks_like_slides": "dataset",
+    "slide_features_dir": "embed",
     "MaskConfig": "mask",
     "SLIDE_SUFFIXES": "reader",
     "Slide": "reader",
@@ -102,6 +122,13 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "SLIDE_DATASET_SPECS",
+    "SlidesOptions",
+    "default_slide_workers",
+    "embed_slides",
+    "load_slides",
+    "looks_like_slides",
+    "slide_features_dir",
     "MaskConfig",
     "SLIDE_SUFFIXES",
     "Slide",

@@ -210,6 +210,13 @@ def open_slide(path: str | Path, mpp_override: float | None = None) -> Slide:
 def _open_plain_image(path: Path, mpp_override: float | None) -> openslide.ImageSlide:
     # A plain image carries no trustworthy scan resolution (DPI tags are about printing),
     # so it is only accepted with an explicit mpp.
+    # First make sure it is an image at all: a truncated slide TIFF also lands here, and
+    # "pass --mpp" would send its owner the wrong way.
+    try:
+        with Image.open(path) as probe:
+            probe.load()  # decodes: verify() passes a TIFF cut short
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: corrupt, truncated or unsupported slide file: {exc}") from exc
     if mpp_override is None:
         raise DataError(
             f"{path}: plain image without a slide resolution; pass --mpp or add an 'mpp' "
