@@ -147,9 +147,7 @@ def pooled_features(
         return features[np.concatenate(members)] if members else features[:0]
     if tile_counts is None:
         return np.stack([features[m].mean(axis=0) for m in members])
-    return np.stack(
-        [np.average(features[m], axis=0, weights=tile_counts[m]) for m in members]
-    )
+    return np.stack([np.average(features[m], axis=0, weights=tile_counts[m]) for m in members])
 
 
 def get_or_make_plan(
