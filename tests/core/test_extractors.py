@@ -72,8 +72,14 @@ def test_imgnet_loads_a_safetensors_file_and_gives_2048_features(tmp_path: Path)
         spec.options_model(weights=tmp_path / "xception.safetensors", input_size=96), Runtime("cpu")
     )
     assert extractor.feature_dim == 2048
-    loaded = extractor.model.state_dict()  # type: ignore[attr-defined]
-    assert torch.equal(loaded["conv1.weight"], state["conv1.weight"])
+    backbone = build_backbone("xception", weights=tmp_path / "xception.safetensors")
+    assert torch.equal(backbone.model.state_dict()["conv1.weight"], state["conv1.weight"])
+    # The extractor folds batch norm into the convolutions: same features to rounding.
+    assert extractor.identity()["batchnorm_folded"] > 0
+    x = torch.randn(2, 3, 96, 96)
+    with torch.inference_mode():
+        unfused = backbone.model.eval()(x)
+    assert torch.allclose(extractor.embed(x), unfused, atol=1e-3 * float(unfused.abs().max()))
     feats = extractor.embed(torch.zeros(1, 3, 96, 96))
     assert feats.shape == (1, 2048)
 
@@ -131,3 +137,37 @@ def test_random_init_is_seeded_and_labelled() -> None:
     assert torch.equal(a.embed(x), b.embed(x))
     assert not torch.equal(a.embed(x), c.embed(x))
     assert a.identity()["weights_digest"] != c.identity()["weights_digest"]
+
+
+def test_batchnorm_folding_keeps_outputs_and_refuses_wrong_pairs() -> None:
+    from torch import nn
+
+    from histobench.extractors.fusion import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = timm.create_model("tf_efficientnet_lite0", num_classes=0)
+    for m in model.modules():  # non-trivial statistics, as trained weights have
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    probe = torch.randn(2, 3, 64, 64)
+    folded, count = fold_batchnorm(model, probe)
+    assert count == 49
+    x = torch.randn(3, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.allclose(folded(x), model(x), atol=1e-4, rtol=1e-4)
+
+    class Crossed(nn.Module):  # adjacent conv and norm that are not applied in sequence
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+            self.bn = nn.BatchNorm2d(3)
+            self.bn.running_mean.fill_(2.0)
+            self.bn.weight.data.fill_(3.0)
+
+        def forward(self, x):
+            return self.conv(x) + self.bn(x)
+
+    crossed = Crossed()
+    same, count = fold_batchnorm(crossed, probe)
+    assert count == 0 and same is crossed

@@ -92,3 +92,42 @@ def test_single_class_is_a_data_error() -> None:
     X, _ = _tiles(n=50, p=4)
     with pytest.raises(DataError, match="at least 2 classes"):
         FastLinearSVC().fit(X, np.zeros(50))
+
+
+def _objective(
+    mean: np.ndarray, scale: np.ndarray, coef_std: np.ndarray, X: np.ndarray, y: np.ndarray,
+    classes: np.ndarray, scaling: float = 1.0,
+) -> float:  # fmt: skip
+    """liblinear's primal objective (C = 1) of every one-vs-rest problem, standardised space."""
+    Y = np.where(y[:, None] == classes[None, :], 1.0, -1.0)
+    if coef_std.shape[0] == 1:
+        Y = Y[:, 1:]
+    W, b = coef_std[:, :-1], coef_std[:, -1]
+    z = np.maximum(1.0 - Y * (((X - mean) / scale) @ W.T + b), 0.0)
+    return 0.5 * float(np.sum(W * W) + np.sum(b * b) / scaling**2) + float(np.sum(z * z))
+
+
+@pytest.mark.parametrize(("k", "scaling"), [(2, 1.0), (9, 1.0), (9, 3.0)])
+def test_wide_problem_newton_matches_lbfgs_and_liblinear(k: int, scaling: float) -> None:
+    # 2 n <= p takes the exact row-space Newton solver; a warm start forces L-BFGS on the
+    # same problem, so both solvers of the one objective are compared.
+    X, y = _tiles(n=150, p=300, k=k, seed=5)
+    Xtr, ytr = X[:120], y[:120]
+    newton = FastLinearSVC(intercept_scaling=scaling).fit(Xtr, ytr)
+    assert newton.n_iter_ < 20  # a handful of Newton steps, not hundreds of L-BFGS iterations
+    K = 1 if k == 2 else k
+    lbfgs = FastLinearSVC(intercept_scaling=scaling, tol=1e-14, max_iter=5000).fit(
+        Xtr, ytr, warm_start=np.zeros((K, 301))
+    )
+    args = (Xtr, ytr, newton.classes_, scaling)
+    f_newton = _objective(newton.mean_, newton.scale_, newton.coef_std_, *args)
+    f_lbfgs = _objective(lbfgs.mean_, lbfgs.scale_, lbfgs.coef_std_, *args)
+    assert f_newton <= f_lbfgs * (1 + 1e-9)  # never worse than the iterative solver
+    np.testing.assert_allclose(newton.coef_std_, lbfgs.coef_std_, atol=1e-4)
+    if scaling == 1.0:  # scikit-learn's default intercept_scaling: same objective, same labels
+        scaler, svc = _sk(Xtr, ytr)
+        coef_sk = np.hstack([svc.coef_, svc.intercept_[:, None]])
+        assert f_newton <= _objective(scaler.mean_, scaler.scale_, coef_sk, *args) * (1 + 1e-9)
+        np.testing.assert_array_equal(
+            newton.predict(X[120:]), svc.predict(scaler.transform(X[120:]))
+        )

@@ -10,16 +10,106 @@ training rows' mean and (1/n) standard deviation (constant columns get scale 1).
 is once differentiable, so the K problems are stacked into one smooth objective whose gradient is
 two matrix products ``X @ W`` and ``X.T @ G`` of shape (n, K) -- one pass over ``X`` serves every
 class -- and minimised with L-BFGS. ``dtype=np.float32`` runs those products in single precision
-(about twice as fast); the optimiser state stays float64.
+(about twice as fast); the optimiser state stays float64. Both products run block by block over
+the rows, so each block of ``X`` is read from memory once per evaluation.
+
+With at most half as many rows as features (``2 n <= p``, no warm start) the weights lie in the
+span of the rows plus the intercept feature, and the exact minimiser is found instead by primal
+Newton in that span (Chapelle, 2007): on a fixed set of margin violators the squared hinge is
+quadratic, so each step is one ``|I| x |I|`` solve and the set settles in a handful of steps --
+about 25x faster than L-BFGS and several times faster than liblinear on the small cohorts.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg.lapack import dposv as _dposv
 from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from histobench.benchmark.errors import ConfigError, DataError
+
+_BLOCK_ROWS = 256  # rows per block: a block of X stays in cache for both of its products
+
+
+def _objective(
+    theta: np.ndarray, Xs: np.ndarray, Y: np.ndarray, C: float, s2: float, dtype: type
+) -> tuple[float, np.ndarray]:
+    """Stacked objective and gradient; ``theta`` is the (p + 1, K) ``[W; b]`` raveled.
+
+    The two products ``X @ W`` and ``X.T @ G`` run block by block over the rows, so each block
+    of ``X`` is read from memory once per evaluation instead of twice.
+    """
+    n, p = Xs.shape
+    K = Y.shape[1]
+    Wb = theta.reshape(p + 1, K)
+    W, b = Wb[:p], Wb[p]
+    Wd: np.ndarray = W.astype(dtype)
+    f = 0.5 * float(np.sum(W * W)) + 0.5 * float(b @ b) / s2
+    gW: np.ndarray = np.zeros((p, K), dtype=dtype)
+    gb = b / s2
+    for s in range(0, n, _BLOCK_ROWS):
+        Xb, Yb = Xs[s : s + _BLOCK_ROWS], Y[s : s + _BLOCK_ROWS]
+        z = np.maximum(1.0 - Yb * ((Xb @ Wd).astype(np.float64) + b), 0.0)
+        f += C * float(np.sum(z * z))
+        G = -2.0 * C * Yb * z  # d loss / d margin
+        gW += Xb.T @ G.astype(dtype)
+        gb = gb + G.sum(axis=0)
+    return f, np.concatenate([(W + gW.astype(np.float64)).ravel(), gb])
+
+
+def _solve_pd(A: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """``A^-1 rhs`` for a symmetric positive definite ``A`` (Cholesky, LU as a fallback)."""
+    _, x, info = _dposv(A, rhs)
+    return x if info == 0 else np.linalg.solve(A, rhs)
+
+
+def _kernel_newton(
+    Xs: np.ndarray, Y: np.ndarray, C: float, scaling: float, max_iter: int = 100
+) -> tuple[np.ndarray, int]:
+    """Exact minimiser for a wide ``X`` by primal Newton in the span of its rows (Chapelle 2007).
+
+    With the intercept as an extra feature of value ``s`` the weights are ``X_aug.T @ beta``;
+    on a fixed set ``I`` of margin violators the squared hinge is quadratic and its minimiser
+    solves ``(K_II + I / 2C) beta_I = y_I``. Newton steps (with backtracking on the primal
+    objective) change ``I`` until it is stable, which takes a handful of n x n solves instead
+    of hundreds of passes over a wide ``X``. Returns ``[W; b]`` (p + 1, K) and the largest
+    number of Newton steps a class took.
+    """
+    n, p = Xs.shape
+    Xa = np.hstack([Xs, np.full((n, 1), scaling)])
+    Kmat = Xa @ Xa.T
+    out = np.empty((p + 1, Y.shape[1]))
+    steps = 0
+    for c in range(Y.shape[1]):
+        y = Y[:, c]
+
+        def obj(beta: np.ndarray, y: np.ndarray = y) -> tuple[float, np.ndarray]:
+            m = Kmat @ beta
+            z = np.maximum(1.0 - y * m, 0.0)
+            return 0.5 * float(beta @ m) + C * float(z @ z), m
+
+        beta = np.zeros(n)
+        f, m = obj(beta)
+        for it in range(max_iter):
+            steps = max(steps, it + 1)
+            active = np.flatnonzero(y * m < 1.0)
+            new = np.zeros(n)
+            if active.size:
+                A = Kmat[np.ix_(active, active)]
+                A[np.diag_indices_from(A)] += 1.0 / (2.0 * C)
+                new[active] = _solve_pd(A, y[active])
+            step, f_new, m_new = 1.0, *obj(new)
+            while f_new > f and step > 1e-10:
+                step *= 0.5
+                f_new, m_new = obj(beta + step * (new - beta))
+            if f_new >= f - 1e-15 * max(1.0, abs(f)):
+                break
+            beta, f, m = beta + step * (new - beta), f_new, m_new
+        wa = Xa.T @ beta
+        out[:p, c] = wa[:p]
+        out[p, c] = wa[p] * scaling  # b = s * w_aug
+    return out, steps
 
 
 class FastLinearSVC(ClassifierMixin, BaseEstimator):
@@ -75,7 +165,7 @@ class FastLinearSVC(ClassifierMixin, BaseEstimator):
             scale[~(scale > 0)] = 1.0
         else:
             mean, scale = np.zeros(p), np.ones(p)
-        Xs = ((Xf - mean) / scale).astype(self.dtype)
+        Xs = (Xf - mean) / scale
         K = 1 if classes.shape[0] == 2 else classes.shape[0]
         if K == 1:
             Y = np.where(yi == 1, 1.0, -1.0)[:, None]
@@ -84,27 +174,22 @@ class FastLinearSVC(ClassifierMixin, BaseEstimator):
             Y[np.arange(n), yi] = 1.0
         C, s2 = float(self.C), float(self.intercept_scaling) ** 2
 
-        def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            Wb = theta.reshape(p + 1, K)
-            W, b = Wb[:p], Wb[p]
-            M = (Xs @ W.astype(self.dtype)).astype(np.float64) + b
-            z = np.maximum(1.0 - Y * M, 0.0)
-            f = 0.5 * float(np.sum(W * W)) + 0.5 * float(b @ b) / s2 + C * float(np.sum(z * z))
-            G = -2.0 * C * Y * z  # d loss / d margin
-            gW = W + (Xs.T @ G.astype(self.dtype)).astype(np.float64)
-            gb = b / s2 + G.sum(axis=0)
-            return f, np.concatenate([gW.ravel(), gb])
-
         theta0 = np.zeros((p + 1) * K) if warm_start is None else warm_start.T.ravel().copy()
-        res = minimize(
-            fun,
-            theta0,
-            jac=True,
-            method="L-BFGS-B",
-            options={"maxiter": self.max_iter, "gtol": 1e-8, "ftol": self.tol, "maxcor": 20},
-        )
-        theta, n_iter = res.x, int(res.nit)
-        Wb = theta.reshape(p + 1, K)
+        if 2 * n <= p and warm_start is None:
+            # Far fewer rows than features: Newton in the span of the rows is exact and fast.
+            # (Nearer n = p the active set takes many more steps to settle: at n = 1,000,
+            # p = 2,048 Newton is 2x faster than L-BFGS, at n = 2,000 2x slower.)
+            Wb, n_iter = _kernel_newton(Xs, Y, C, float(self.intercept_scaling))
+        else:
+            Xd = Xs.astype(self.dtype, copy=False)
+            res = minimize(
+                lambda th: _objective(th, Xd, Y, C, s2, self.dtype),
+                theta0,
+                jac=True,
+                method="L-BFGS-B",
+                options={"maxiter": self.max_iter, "gtol": 1e-8, "ftol": self.tol, "maxcor": 20},
+            )
+            Wb, n_iter = res.x.reshape(p + 1, K), int(res.nit)
         self.classes_ = classes
         self.mean_, self.scale_ = mean, scale
         self.coef_std_ = Wb.T.copy()  # (K, p + 1) standardised space, reusable as warm_start
