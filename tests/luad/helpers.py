@@ -8,28 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from histobench.datasets.demo_cohort import MAF_COLUMNS
 from histobench.datasets.wsi.h5io import write_slide_features
 
-MAF_HEADER = [
-    "Hugo_Symbol",
-    "Entrez_Gene_Id",
-    "Center",
-    "NCBI_Build",
-    "Chromosome",
-    "Start_Position",
-    "End_Position",
-    "Strand",
-    "Variant_Classification",
-    "Variant_Type",
-    "Reference_Allele",
-    "Tumor_Seq_Allele1",
-    "Tumor_Seq_Allele2",
-    "dbSNP_RS",
-    "dbSNP_Val_Status",
-    "Tumor_Sample_Barcode",
-    "Matched_Norm_Sample_Barcode",
-    "HGVSp_Short",
-]
+# The GDC masked-somatic MAF column layout, shared with the demo cohort writer.
+MAF_HEADER = MAF_COLUMNS
 
 
 def maf_text(rows: list[tuple[str, str, str]], drop: str | None = None) -> str:
