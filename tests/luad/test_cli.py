@@ -89,3 +89,22 @@ def test_maf_missing_column_one_line_error(tmp_path: Path, cli, luad_plugins) ->
     code, _, err = cli("run", "--task", "luad-mutation", "--dataset", info["toml"])
     assert code != 0
     assert_one_line_error(err, "mutations.maf", "missing required column(s) Tumor_Sample_Barcode")
+
+
+def test_missing_labels_fail_before_any_extraction(cli, tmp_path) -> None:
+    """A slide folder has no mutation labels: the error comes before slides are embedded."""
+    import os
+    from pathlib import Path
+
+    from tests.conftest import assert_one_line_error
+
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    (slides / "TCGA-AA-0001-01Z-00-DX1.svs").write_bytes(b"not a slide")
+    code, _, err = cli(
+        "run", "--extractor", "effnet-lite0", "--task", "luad-mutation", "--dataset", slides
+    )
+    assert code == 1
+    assert_one_line_error(err, "luad-mutation needs mutations labels")
+    features = Path(os.environ["HISTOBENCH_HOME"]) / "features" / "slides"
+    assert not features.exists() or not any(features.rglob("*.h5"))

@@ -193,6 +193,7 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
     if label is None:
         raise PluginError("no extractor given: pass --extractor NAME (see `bench list extractors`)")
 
+    task.check(dataset)  # bad labels must not cost a slide extraction first
     extraction = extract_features(extractor, dataset, runtime)
     skipped = list(dataset.skipped) + extraction.skipped
     if not extraction.ok:

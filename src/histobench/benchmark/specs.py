@@ -229,6 +229,11 @@ class Task(ABC):
     metric: str
     greater_is_better: bool = True
 
+    def check(self, dataset: Dataset) -> None:
+        """Fail fast, before any feature is extracted, when the data set cannot serve this task
+        (e.g. missing label files). Raise ``DataError``; the default accepts everything."""
+        return None
+
     @abstractmethod
     def units(self, dataset: Dataset, items: Sequence[Item]) -> Units:
         """The units to cross-validate, built from the items that produced features."""

@@ -227,6 +227,10 @@ class _LuadTask(Task):
             f"(a cohort file with '{self.label_kind}')"
         )
 
+    def check(self, dataset: Dataset) -> None:
+        # Reads (and validates) the label files now; cohorts cache them for ``units``.
+        self._label_matrix(dataset, self._requested_genes(dataset))
+
     def units(self, dataset: Dataset, items: Sequence[Item]) -> Units:
         requested = self._requested_genes(dataset)
         matrix = self._label_matrix(dataset, requested)
