@@ -139,10 +139,11 @@ def _config_from_args(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from histobench.benchmark.cli_demo import with_demo_ftx
     from histobench.benchmark.runner import run_benchmark
 
     config, source = _config_from_args(args)
-    record = run_benchmark(config, source)
+    record = run_benchmark(with_demo_ftx(config), source)
     if args.json:
         print_json(record)
     else:

@@ -68,6 +68,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def with_demo_ftx(config: Any) -> Any:
+    """``bench run --extractor ftx --dataset demo`` out of the box.
+
+    FTX has no public weights to fall back on: without ``--weights`` and without a
+    ``HISTOBENCH_HOME/weights/<name>`` folder, a run on the demo data fine-tunes the demo-size FTX
+    on the demo's *train* tiles (the same model ``bench demo`` makes; about a minute on a CPU,
+    reused by later runs) and records its folder in the run's extractor options. Any other data
+    set still needs real weights: there the missing folder stays a one-line error.
+    """
+    from histobench.benchmark import home
+
+    options = dict(config.extractor_options)
+    if config.extractor != "ftx" or config.dataset != "demo" or options.get("weights"):
+        return config
+    name = str(options.get("name", "ftx"))
+    if (home.weights_dir() / name).exists():
+        return config
+    from histobench.extractors.ftx.demo import demo_finetune, demo_recipe
+
+    stderr_console.print(
+        f"ftx: no weights in {home.weights_dir() / name}; using the demo-size FTX fine-tuned on "
+        "the demo's training tiles (made once, about a minute on a CPU)"
+    )
+    tuned = demo_finetune(
+        device=config.device, recipe=demo_recipe(input_size=DEMO_INPUT_SIZE, seed=config.seed)
+    )
+    options["weights"] = str(tuned.out)
+    return config.model_copy(update={"extractor_options": options})
+
+
 def add_demo_parser(sub: Any) -> None:
     p = sub.add_parser("demo", help="synthetic data, three extractors, leaderboard and report")
     p.add_argument("--tiles-per-class", type=int, default=24, dest="tiles_per_class")
