@@ -1,4 +1,4 @@
-"""A tiny deterministic extractor and a script entry point for the slide-embedding tests.
+"""A tiny deterministic extractor for the slide-embedding tests.
 
 The extractor (per-channel mean and standard deviation of the preprocessed tile) costs
 nothing, so the tests measure the slide pipeline, not a network; it is still sensitive to
@@ -7,8 +7,6 @@ every pixel, so a wrong tile, order or normalisation changes its features.
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from histobench.benchmark.specs import Extractor, Item, Runtime
+from histobench.benchmark.specs import Extractor, Item
 
 
 class ColourMoments(Extractor):
@@ -45,25 +43,3 @@ SMALL_TILING: dict[str, Any] = {"tile_px": 32, "target_mpp": 1.0, "max_tiles": 1
 
 def slide_items(paths: list[Path]) -> list[Item]:
     return [Item(p.stem, p, fingerprint=f"fp-{p.stem}", meta={}) for p in paths]
-
-
-def main(argv: list[str]) -> None:
-    """``python -m tests.wsi.embed_helpers OUT_DIR SLIDE...``: embed inline, print a summary."""
-    from histobench.datasets.wsi.embed import embed_slides
-
-    out_dir, paths = Path(argv[0]), [Path(p) for p in argv[1:]]
-    result = embed_slides(
-        ColourMoments(),
-        slide_items(paths),
-        Runtime(batch_size=4),
-        tiling=SMALL_TILING,
-        executor="inline",
-        out_dir=out_dir,
-        dtype="float16",
-        chunk_tiles=5,
-    )
-    print(json.dumps({"computed": result.computed, "cached": result.cached}))
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

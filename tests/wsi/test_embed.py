@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -16,7 +18,7 @@ import tifffile
 
 from histobench.benchmark.executors import DaskExecutor, LocalExecutor
 from histobench.benchmark.specs import Item, Runtime
-from histobench.datasets.wsi.embed import KILL_AFTER_ENV, embed_slides
+from histobench.datasets.wsi.embed import embed_slides
 from histobench.datasets.wsi.h5io import read_slide_features
 from tests.conftest import REPO, assert_one_line_error
 from tests.wsi.conftest import tissue_image, write_pyramid
@@ -102,33 +104,106 @@ def test_dask_local_cluster_matches_local_processes(slides: list[Path], tmp_path
         )
 
 
-def test_killed_run_resumes_without_recomputing(slides: list[Path], tmp_path: Path) -> None:
+def _extract_args(folder: Path, out: Path) -> list[str]:
+    return [
+        "extract", "--extractor", "effnet-lite0", "--option", "input_size=32",
+        "--dataset", str(folder), "--tile-px", "32", "--target-mpp", "1.0", "--max-tiles", "24",
+        "--executor", "inline", "--batch-size", "4", "--dtype", "float16", "--out", str(out),
+        "--json",
+    ]  # fmt: skip
+
+
+BENCH = [sys.executable, "-m", "histobench.benchmark.cli"]
+
+
+def _kill_after_first_file(args: list[str], out: Path) -> int:
+    """Start ``bench extract``; SIGKILL its process group once the first .h5 appears.
+
+    Returns the killed pid; fails if the run finished before it could be killed.
+    """
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen(
+        args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,  # its own process group: the kill takes any children too
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    try:
+        while not list(out.glob("*.h5")):
+            if proc.poll() is not None:
+                stderr = proc.stderr.read().decode() if proc.stderr else ""
+                pytest.fail(f"bench extract ended before writing a file: {stderr}")
+            if time.monotonic() > deadline:
+                pytest.fail("bench extract wrote no file within 120 s")
+            time.sleep(0.002)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+        if proc.stderr:
+            proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, "bench extract finished before the kill"
+    return proc.pid
+
+
+def test_killed_run_resumes_without_recomputing(cli, tmp_path: Path) -> None:
+    # A small first slide, then larger ones: the kill lands while a later one is running.
+    folder = tmp_path / "slides"
+    folder.mkdir()
+    for name, size in (("a", (1024, 768)), ("b", (1536, 1024)), ("c", (1536, 1024))):
+        write_pyramid(folder / f"{name}.tif", size=size)
     out = tmp_path / "out"
-    env = {**os.environ, KILL_AFTER_ENV: "1", "PYTHONPATH": str(REPO / "src")}
-    args = [sys.executable, "-m", "tests.wsi.embed_helpers", str(out), *map(str, slides)]
-    killed = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
-    assert killed.returncode == -9, killed.stderr  # SIGKILL right after the first file
-    files = sorted(p.name for p in out.iterdir() if p.is_file())
-    assert files == ["s0.h5"]  # one finished file, no partial or temporary ones
-    first_mtime = (out / "s0.h5").stat().st_mtime_ns
+    args = BENCH + _extract_args(folder, out)
+    killed_pid = _kill_after_first_file(args, out)
+    done = sorted(p.name for p in out.glob("*.h5"))
+    assert done and len(done) < 3, done  # killed between slides, after the first
+    mtimes = {name: (out / name).stat().st_mtime_ns for name in done}
+    # What a kill during a write leaves (the temp names carry the writer's pid): the dead
+    # writer's file goes on the rerun; a live writer's (this process's) stays.
+    stale = out / f".c.h5.{killed_pid}.k1ll3d.tmp"
+    stale.write_bytes(b"half an HDF5 file")
+    live = out / f".c.h5.{os.getpid()}.l1ve00.tmp"
+    live.write_bytes(b"being written")
 
-    env.pop(KILL_AFTER_ENV)
-    resumed = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    resumed = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    assert json.loads(resumed.stdout) == {"computed": 2, "cached": 1}
-    assert (out / "s0.h5").stat().st_mtime_ns == first_mtime  # not rewritten
+    summary = json.loads(resumed.stdout)
+    assert (summary["computed"], summary["cached"]) == (3 - len(done), len(done))
+    for name, mtime in mtimes.items():
+        assert (out / name).stat().st_mtime_ns == mtime  # finished slides not rewritten
+    assert not stale.exists() and live.exists()
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        live.name, "a.h5", "b.h5", "c.h5",
+    ]  # fmt: skip
 
-    # The same as an uninterrupted run with the same settings (float16, chunks of 5).
-    straight, _ = _embed(slides, tmp_path / "straight", dtype="float16")
-    assert straight.computed == 3
-    resumed_files, straight_files = _file_features(out), _file_features(tmp_path / "straight")
-    assert resumed_files.keys() == straight_files.keys() == {"s0", "s1", "s2"}
+    # Equal to an uninterrupted run with the same settings (here, in-process).
+    straight = tmp_path / "straight"
+    code, _, err = cli(*_extract_args(folder, straight))
+    assert code == 0, err
+    resumed_files, straight_files = _file_features(out), _file_features(straight)
+    assert resumed_files.keys() == straight_files.keys() == {"a", "b", "c"}
     for key in resumed_files:
-        assert resumed_files[key].dtype == np.float16
+        assert resumed_files[key].dtype == np.float16 and len(resumed_files[key]) > 4
         np.testing.assert_array_equal(resumed_files[key], straight_files[key])
-    cached, _ = _embed(slides, out, dtype="float16")
-    assert cached.cached == 3
-    np.testing.assert_array_equal(cached.features, straight.features)
+        np.testing.assert_array_equal(
+            read_slide_features(out / f"{key}.h5")[1],
+            read_slide_features(straight / f"{key}.h5")[1],
+        )
+
+
+def test_two_cpu_model_processes_match_one_device(slides: list[Path], tmp_path: Path) -> None:
+    # Two "cpu" devices: one model process each, batches dealt to the less busy one; the
+    # features and files must equal the in-process single-device run.
+    one, extractor = _embed(slides, tmp_path / "one")
+    two, parent = _embed(slides, tmp_path / "two", devices=["cpu", "cpu"])
+    assert one.details["devices"] == ["cpu"] and two.details["devices"] == ["cpu", "cpu"]
+    assert parent.tiles_embedded == 0  # the model ran in the device processes only
+    assert two.details["tiles_computed"] == extractor.tiles_embedded == 36
+    assert two.ok == one.ok == [0, 1, 2]
+    np.testing.assert_array_equal(two.features, one.features)
+    a, b = _file_features(tmp_path / "one"), _file_features(tmp_path / "two")
+    assert a.keys() == b.keys() == {"s0", "s1", "s2"}
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
 
 
 def _blank_slide(path: Path) -> Path:
@@ -304,3 +379,14 @@ def test_dask_local_worker_processes_match_inline(slides: list[Path], tmp_path: 
     np.testing.assert_array_equal(
         _file_features(tmp_path / "dask")["s0"], _file_features(tmp_path / "inline")["s0"]
     )
+
+
+def test_cli_unknown_device_is_one_line_error(cli, slides: list[Path], tmp_path: Path) -> None:
+    code, out, err = cli(
+        "extract", "--extractor", "effnet-lite0", "--dataset", slides[0].parent,
+        "--option", "input_size=32", "--executor", "inline", "--devices", "cpu,tpu:0",
+        "--out", tmp_path / "out",
+    )  # fmt: skip
+    assert code != 0 and out == ""
+    assert_one_line_error(err, "--devices", "tpu:0")
+    assert not list((tmp_path / "out").glob("*.h5"))

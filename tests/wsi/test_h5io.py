@@ -118,3 +118,46 @@ def test_rejects_bad_shapes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="dtype"):
         write_slide_features(tmp_path / "x.h5", features, coords, dtype=bad_dtype)
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_stale_temps_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from histobench.datasets.wsi.h5io import remove_stale_temps
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(dead.stdout)  # exited: its temporaries are leftovers
+    features, coords = _data()
+    write_slide_features(tmp_path / "done.h5", features, coords)
+    stale = tmp_path / f".s1.h5.{dead_pid}.ab_c12.tmp"
+    live = tmp_path / f".s2.h5.{os.getpid()}.xyz789.tmp"  # a live writer: kept
+    other = [tmp_path / "notes.tmp", tmp_path / ".s3.h5.tmp", tmp_path / f".s4.h5.{dead_pid}"]
+    for path in [stale, live, *other]:
+        path.write_bytes(b"partial")
+    assert remove_stale_temps(tmp_path) == [stale]
+    assert not stale.exists() and live.exists() and all(p.exists() for p in other)
+    assert (tmp_path / "done.h5").exists()
+    assert remove_stale_temps(tmp_path / "absent") == []
+
+
+def test_temp_name_carries_the_writer_pid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    import histobench.datasets.wsi.h5io as h5io
+
+    seen: list[str] = []
+    real_file = h5py.File
+
+    def spy(name: Any, mode: str = "r", **kw: Any) -> Any:
+        seen.append(Path(name).name)
+        return real_file(name, mode, **kw)
+
+    monkeypatch.setattr(h5io.h5py, "File", spy)
+    features, coords = _data()
+    write_slide_features(tmp_path / "s.h5", features, coords)
+    assert len(seen) == 1 and seen[0].startswith(f".s.h5.{os.getpid()}.")
+    assert h5io._TEMP_NAME.match(seen[0])
+    assert [p.name for p in tmp_path.iterdir()] == ["s.h5"]

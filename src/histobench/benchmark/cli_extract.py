@@ -10,7 +10,9 @@ from histobench.benchmark.cli import add_runtime_flags, print_json, report_skipp
 from histobench.benchmark.errors import ConfigError, DataError
 
 # Flags that only mean something for slide data sets, with their SlidesOptions destination.
-_SLIDE_FLAGS = ("mpp", "target_mpp", "tile_px", "no_normalise", "max_tiles", "executor", "out")
+_SLIDE_FLAGS = (
+    "mpp", "target_mpp", "tile_px", "no_normalise", "max_tiles", "executor", "devices", "out",
+)  # fmt: skip
 
 
 def _option_values(pairs: list[str]) -> dict[str, Any]:
@@ -42,6 +44,8 @@ def _slide_options(args: argparse.Namespace) -> Any:
         values["executor"] = args.executor
     if args.num_workers is not None:
         values["workers"] = args.num_workers
+    if args.devices is not None:
+        values["devices"] = args.devices
     if args.out is not None:
         values["out"] = str(args.out)
     values["dtype"] = args.dtype
@@ -165,6 +169,11 @@ def add_extract_parser(sub: Any) -> None:
     slides.add_argument("--max-tiles", type=int, default=None, dest="max_tiles")
     slides.add_argument(
         "--executor", default=None, help="local (default), dask-local or dask://HOST:PORT"
+    )
+    slides.add_argument(
+        "--devices",
+        default=None,
+        help="model devices, e.g. cuda:0,cuda:1 (one model process each); default: all GPUs",
     )
     slides.add_argument("--out", type=Path, default=None, help="folder for the HDF5 files")
     slides.add_argument("--dtype", choices=["float16", "float32"], default="float32")

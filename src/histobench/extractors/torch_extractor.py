@@ -78,6 +78,12 @@ class TorchExtractor(Extractor):
     def device(self) -> str:
         return str(self._device)
 
+    def to_device(self, device: str) -> None:
+        """Move the model to ``device`` (one model process per device in slide runs)."""
+        self._device = torch.device(device)
+        self._cuda = self._device.type == "cuda"
+        self.model = self.model.to(self._device)
+
     @property
     def precision(self) -> str:
         return "bfloat16-autocast" if self._cuda else "float32"

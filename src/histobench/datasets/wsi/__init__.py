@@ -19,12 +19,19 @@ if TYPE_CHECKING:
         load_slides,
         looks_like_slides,
     )
+    from histobench.datasets.wsi.devices import DeviceEmbedder, resolve_devices
     from histobench.datasets.wsi.embed import (
         default_slide_workers,
         embed_slides,
         slide_features_dir,
     )
-    from histobench.datasets.wsi.h5io import is_complete, read_slide_features, write_slide_features
+    from histobench.datasets.wsi.h5io import (
+        is_complete,
+        read_slide_features,
+        remove_stale_temps,
+        write_slide_features,
+    )
+    from histobench.datasets.wsi.macenko import macenko_batch
     from histobench.datasets.wsi.manifest import (
         SlideOutcome,
         SlideRecord,
@@ -49,8 +56,10 @@ if TYPE_CHECKING:
     from histobench.datasets.wsi.pipeline import (
         TileBatch,
         iter_normalised_tiles,
+        normalise_chunk,
         read_normalised_tiles,
         read_normalised_tiles_parallel,
+        read_tile_array,
     )
     from histobench.datasets.wsi.reader import (
         SLIDE_SUFFIXES,
@@ -118,6 +127,12 @@ _EXPORTS = {
     "scan_slide_folder": "manifest",
     "slide_fingerprint": "reader",
     "tile_slide": "tiling",
+    "DeviceEmbedder": "devices",
+    "resolve_devices": "devices",
+    "remove_stale_temps": "h5io",
+    "macenko_batch": "macenko",
+    "normalise_chunk": "pipeline",
+    "read_tile_array": "pipeline",
     "write_slide_features": "h5io",
 }
 
@@ -166,6 +181,12 @@ __all__ = [
     "scan_slide_folder",
     "slide_fingerprint",
     "tile_slide",
+    "DeviceEmbedder",
+    "resolve_devices",
+    "remove_stale_temps",
+    "macenko_batch",
+    "normalise_chunk",
+    "read_tile_array",
     "write_slide_features",
 ]
 

@@ -24,8 +24,8 @@ _NESTED_SUFFIXES = tuple(s for s in SLIDE_SUFFIXES if s not in (".tif", ".tiff")
 
 
 class SlidesOptions(PluginOptions):
-    """How slides become features; everything but ``executor``/``workers``/``out`` is recorded
-    in each HDF5 file and decides whether an existing file can be reused."""
+    """How slides become features. Everything but ``executor``, ``workers``, ``devices`` and
+    ``out`` is recorded in each HDF5 file and decides whether an existing file can be reused."""
 
     tiling: TilingConfig = Field(default_factory=TilingConfig)
     stain: StainConfig = Field(default_factory=StainConfig)
@@ -41,6 +41,11 @@ class SlidesOptions(PluginOptions):
     )
     workers: int | None = Field(
         default=None, ge=1, description="Worker processes (local, dask-local); None = all cores."
+    )
+    devices: str | None = Field(
+        default=None,
+        description="Where the model runs: e.g. cuda:0,cuda:1 (one model process per device) "
+        "or cpu; None = every visible CUDA device when the extractor is on CUDA, else its device.",
     )
     out: Path | None = Field(
         default=None,
@@ -121,6 +126,7 @@ def load_slides(source: str, options: PluginOptions | None = None) -> Dataset:
         out_dir=opts.out,
         executor=opts.executor,
         workers=opts.workers,
+        devices=opts.devices,
         dtype=opts.dtype,
         chunk_tiles=opts.chunk_tiles,
         previews=opts.previews,

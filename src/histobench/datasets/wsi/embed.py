@@ -2,21 +2,22 @@
 
 The CPU work of a slide (open, tissue mask, grid, read from the best pyramid level, resize,
 Macenko) runs on an executor (``histobench.benchmark.executors``) in chunks of tiles; the
-model runs in this process on fixed-size batches as chunks arrive, so reading the next tiles
-overlaps embedding the previous ones. Batches are cut per slide from its first kept tile, so
-the features do not depend on the executor, the number of workers or the chunk size.
+model runs on fixed-size batches as chunks arrive, in this process for one device or in one
+process per device (``devices``), so reading the next tiles overlaps embedding the previous
+ones. Batches are cut per slide from its first kept tile, so the features do not depend on
+the executor, the number of workers, the chunk size or the devices.
 
 Each slide's features go to ``<out>/<slide_id>.h5`` (CLAM/TRIDENT layout, written
 atomically). A rerun skips slides whose file exists and carries the same ``slide_key`` (a
 digest of extractor identity, tiling, stain settings, dtype, feature code version, slide
-content and mpp override); a killed run therefore resumes at slide granularity.
+content and mpp override); a killed run therefore resumes at slide granularity, and the
+next run deletes the temporary file it was writing (``h5io.remove_stale_temps``).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import signal
 import threading
 import time
 from collections import deque
@@ -30,16 +31,27 @@ import numpy as np
 from histobench.benchmark.errors import DataError, PluginError
 from histobench.benchmark.extraction import ExtractionResult, default_batch_size
 from histobench.benchmark.specs import Extractor, Item, Runtime, SkippedItem, digest
-from histobench.datasets.wsi.h5io import FeatureDtype, read_slide_features, write_slide_features
+from histobench.datasets.wsi.devices import (
+    DeviceEmbedder,
+    InProcessEmbedder,
+    Pending,
+    make_embedder,
+    resolve_devices,
+    usable_cores,
+)
+from histobench.datasets.wsi.h5io import (
+    FeatureDtype,
+    read_slide_features,
+    remove_stale_temps,
+    write_slide_features,
+)
 from histobench.datasets.wsi.manifest import SLIDE_FAILURES
-from histobench.datasets.wsi.pipeline import TileBatch, iter_normalised_tiles
+from histobench.datasets.wsi.pipeline import TileBatch, normalise_chunk, read_tile_array
 from histobench.datasets.wsi.reader import Slide, open_slide
 from histobench.datasets.wsi.stain import StainConfig, StainNormalizer
 from histobench.datasets.wsi.tiling import TileGeometry, TilingConfig, plan_tiles
 
 FORMAT_VERSION = 1
-# Test hook: SIGKILL this process after it has written N slide files (simulates a crash).
-KILL_AFTER_ENV = "HISTOBENCH_WSI_KILL_AFTER"
 # Default executor spec when the caller names none (e.g. "inline" in small test runs).
 EXECUTOR_ENV = "HISTOBENCH_EXECUTOR"
 
@@ -125,15 +137,7 @@ def read_chunk(
     slide = _worker_slide(path, mpp_override)
     normalizer = _worker_normalizer(stain)
     failures: list[tuple[int, str]] = []
-    indices: list[int] = []
-    side = geometry.tile_px
-    tiles = np.empty((len(coords), side, side, 3), dtype=np.uint8)
-    for index, tile in iter_normalised_tiles(slide, coords, geometry, normalizer, failures):
-        tiles[len(indices)] = np.asarray(tile)
-        indices.append(index)
-    kept = np.asarray(indices, dtype=np.int64)
-    if len(kept) < len(coords):
-        tiles = tiles[: len(kept)].copy()
+    kept, tiles = normalise_chunk(read_tile_array(slide, coords, geometry), normalizer, failures)
     return TileBatch(kept, coords[kept], tiles, failures)
 
 
@@ -159,7 +163,7 @@ class _SlideState:
     n_chunks: int
     started: float
     buffer: list[np.ndarray] = field(default_factory=list)  # HWC uint8 tiles not yet embedded
-    features: list[np.ndarray] = field(default_factory=list)
+    features: list[Pending] = field(default_factory=list)  # per batch, in order
     coords: list[np.ndarray] = field(default_factory=list)
     stain_failures: int = 0
     chunks_done: int = 0
@@ -302,32 +306,15 @@ def _chunks(n: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-class _Embedder:
-    """Preprocess + embed HWC uint8 tiles in the main process."""
+Embedder = InProcessEmbedder | DeviceEmbedder
 
-    def __init__(self, extractor: Extractor, batch_size: int) -> None:
-        self.extractor = extractor
-        self.batch_size = batch_size
-        self.tiles = 0
-        self.seconds = 0.0
 
-    def __call__(self, tiles: Sequence[np.ndarray]) -> np.ndarray:
-        import torch
-        from PIL import Image
-
-        t0 = time.perf_counter()
-        batch = torch.stack([self.extractor.preprocess(Image.fromarray(t)) for t in tiles])
-        out = self.extractor.embed(batch).float().numpy()
-        self.seconds += time.perf_counter() - t0
-        self.tiles += len(tiles)
-        return out
-
-    def drain(self, state: _SlideState, final: bool) -> None:
-        """Embed the slide's buffered tiles in full batches (and the remainder if final)."""
-        while state.buffered >= self.batch_size or (final and state.buffered):
-            take = min(self.batch_size, state.buffered)
-            batch, state.buffer = state.buffer[:take], state.buffer[take:]
-            state.features.append(self(batch))
+def _drain(embedder: Embedder, state: _SlideState, final: bool) -> None:
+    """Embed the slide's buffered tiles in full batches (and the remainder if final)."""
+    while state.buffered >= embedder.batch_size or (final and state.buffered):
+        take = min(embedder.batch_size, state.buffered)
+        batch, state.buffer = state.buffer[:take], state.buffer[take:]
+        state.features.append(embedder.submit(batch))
 
 
 def embed_slides(
@@ -343,6 +330,7 @@ def embed_slides(
     dtype: FeatureDtype = "float32",
     chunk_tiles: int = 32,
     previews: bool = False,
+    devices: str | Sequence[str] | DeviceEmbedder | None = None,
 ) -> ExtractionResult:
     """Embed slide items: one row per processed slide (the mean of its tiles' features).
 
@@ -351,7 +339,11 @@ def embed_slides(
     overrides fields of ``tiling``. ``executor``: a spec string (``local``, ``inline``,
     ``dask-local``, ``dask://HOST:PORT``) or a ``TaskExecutor`` (left open for the caller);
     None = ``$HISTOBENCH_EXECUTOR`` or ``local``. ``workers`` (else ``runtime.num_workers``,
-    else ``default_slide_workers``) sizes an executor made here.
+    else ``default_slide_workers``) sizes an executor made here. ``devices``: where the
+    model runs, e.g. ``["cuda:0", "cuda:1"]`` or ``"cpu,cpu"``; one device runs it in this
+    process, several run one model process each; None = every visible CUDA device when
+    the extractor is on CUDA, else its device; a started ``DeviceEmbedder`` is used as
+    is and left open for the caller (its batch size wins).
     Failed slides are returned in ``skipped`` with the reason; the others go on.
     """
     from histobench.benchmark.executors import TaskExecutor, make_executor
@@ -388,22 +380,35 @@ def embed_slides(
         cached_tiles += done[1]
         per_slide.append(_outcome(job, "cached", tiles=done[1]))
 
-    batch_size = runtime.batch_size or default_batch_size(extractor.device)
-    embedder = _Embedder(extractor, batch_size)
+    given: DeviceEmbedder | None = None
+    if isinstance(devices, DeviceEmbedder):
+        given, device_list = devices, devices.devices
+    else:
+        device_list = resolve_devices(devices, extractor)
+    batch_size = runtime.batch_size or default_batch_size(device_list[0])
     worker_count = workers if workers is not None else runtime.num_workers
     if worker_count is None:
-        worker_count = default_slide_workers(extractor.device)
+        worker_count = default_slide_workers(device_list[0])
+    for folder in sorted({job.out_path.parent for job in todo}):
+        remove_stale_temps(folder)  # temporaries of killed runs
     executor_info: dict[str, Any] = {"executor": None}
     computed = 0
-    kill_after = int(os.environ.get(KILL_AFTER_ENV, "0") or 0)
+    tiles_embedded, model_seconds = 0, 0.0
     if todo:
         if executor is None:
             executor = os.environ.get(EXECUTOR_ENV) or "local"
         owned = not isinstance(executor, TaskExecutor)
         pool = make_executor(executor, worker_count) if owned else executor
         executor_info = pool.describe()
-        threads = _model_threads(pool, extractor.device)
+        threads = _model_threads(pool, device_list) if len(device_list) == 1 else None
+        owned_embedder: Embedder | None = None  # closed here; a given one stays open
         try:
+            if given is None:
+                owned_embedder = make_embedder(
+                    extractor, device_list, batch_size, int(pool.workers or 0)
+                )
+            embedder = given or owned_embedder
+            assert embedder is not None
             with make_progress("tiles") as bar_view:
                 bar = bar_view.add_task(f"slides ({extractor.name})", total=len(todo), rate="")
                 t0 = time.perf_counter()
@@ -414,7 +419,7 @@ def embed_slides(
                         skipped.append(SkippedItem(job.item.item_id, state.failed))
                         per_slide.append(_outcome(job, "failed", reason=state.failed))
                     else:
-                        row, n = _finish(state, dtype)
+                        row, n = _finish(state, dtype, embedder)
                         rows[job.pos], counts[job.pos] = row, n
                         computed += 1
                         per_slide.append(
@@ -428,14 +433,15 @@ def embed_slides(
                                 mpp=state.plan.mpp,
                             )
                         )
-                        if kill_after and computed >= kill_after:
-                            os.kill(os.getpid(), signal.SIGKILL)
                     bar_view.update(
                         bar,
                         advance=1,
                         rate=rate_text(embedder.tiles, time.perf_counter() - t0, "tiles"),
                     )
+            tiles_embedded, model_seconds = embedder.tiles, embedder.seconds
         finally:
+            if owned_embedder is not None:
+                owned_embedder.close()
             if threads is not None:
                 _set_torch_threads(threads)
             if owned:
@@ -457,11 +463,12 @@ def embed_slides(
         details={
             "h5_dir": dirs[0] if len(dirs) == 1 else dirs,
             "per_slide": per_slide,
-            "tiles_computed": embedder.tiles,
+            "tiles_computed": tiles_embedded,
             "tiles_cached": cached_tiles,
-            "tiles_per_second": embedder.tiles / seconds if seconds > 0 else 0.0,
-            "model_seconds": round(embedder.seconds, 3),
-            "batch_size": batch_size,
+            "tiles_per_second": tiles_embedded / seconds if seconds > 0 else 0.0,
+            "model_seconds": round(model_seconds, 3),
+            "batch_size": given.batch_size if given else batch_size,
+            "devices": device_list,
             "chunk_tiles": chunk_tiles,
             **executor_info,
         },
@@ -475,7 +482,7 @@ def default_slide_workers(device: str) -> int:
     benchmarks/bench_wsi_tiling.py), so a quarter of the cores read and the rest run the
     model; a GPU model needs every core reading to keep it fed.
     """
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     if device.startswith("cuda"):
         return max(1, cores - 1)
     return max(1, cores // 4)
@@ -487,7 +494,7 @@ def _set_torch_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def _model_threads(pool: Any, device: str) -> int | None:
+def _model_threads(pool: Any, devices: Sequence[str]) -> int | None:
     """Leave the local workers their cores: returns the thread count to restore, or None.
 
     Measured on 2 cores: with a worker process busy, a 2-thread model in the main process
@@ -496,12 +503,12 @@ def _model_threads(pool: Any, device: str) -> int | None:
     """
     from histobench.benchmark.executors import LocalExecutor
 
-    if not isinstance(pool, LocalExecutor) or device.startswith("cuda"):
+    if not isinstance(pool, LocalExecutor) or devices[0].startswith("cuda"):
         return None
     import torch
 
     before = torch.get_num_threads()
-    _set_torch_threads(max(1, (os.cpu_count() or 1) - pool.workers))
+    _set_torch_threads(max(1, usable_cores() - pool.workers))
     return before
 
 
@@ -516,9 +523,9 @@ def _outcome(job: _SlideJob, status: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _finish(state: _SlideState, dtype: FeatureDtype) -> tuple[np.ndarray, int]:
+def _finish(state: _SlideState, dtype: FeatureDtype, embedder: Embedder) -> tuple[np.ndarray, int]:
     """Write the slide's HDF5 file; return its mean row computed from the stored values."""
-    features = np.concatenate(state.features).astype(dtype)
+    features = np.concatenate([embedder.result(p) for p in state.features]).astype(dtype)
     coords = np.concatenate(state.coords)
     plan = state.plan
     attrs = {
@@ -542,7 +549,7 @@ def _finish(state: _SlideState, dtype: FeatureDtype) -> tuple[np.ndarray, int]:
 def _run(
     pool: Any,
     todo: Sequence[_SlideJob],
-    embedder: _Embedder,
+    embedder: Embedder,
     stain: StainConfig,
     chunk_tiles: int,
     previews: bool,
@@ -637,10 +644,10 @@ def _run(
             state.stain_failures += len(batch.stain_failures)
             state.buffer.extend(batch.tiles)
             state.coords.append(batch.coords)
-            embedder.drain(state, final=False)
+            _drain(embedder, state, final=False)
         if state.chunks_done == state.n_chunks:
             if state.failed is None:
-                embedder.drain(state, final=True)
+                _drain(embedder, state, final=True)
                 if not state.features:
                     state.failed = (
                         f"{job.item.path}: no tiles left after stain normalisation "

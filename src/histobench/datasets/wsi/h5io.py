@@ -2,13 +2,16 @@
 
 Files are written to a temporary name in the same folder and renamed into place, so a crash
 or a full disk never leaves a half-written file where a complete one is expected; resuming a
-run can then trust any file that exists (``is_complete``).
+run can then trust any file that exists (``is_complete``). The temporary name carries the
+writer's pid (``.<name>.<pid>.<random>.tmp``), so a later run can tell the leftovers of a
+killed writer from a live one's file (``remove_stale_temps``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +23,9 @@ import numpy as np
 from histobench.benchmark.errors import DataError
 
 FeatureDtype = Literal["float16", "float32"]
+
+# ".<file name>.<pid>.<mkstemp token>.tmp", as written by ``write_slide_features``.
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+\.h5)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
 
 
 def _attr_value(value: Any) -> Any:
@@ -64,7 +70,9 @@ def write_slide_features(
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be float16 or float32, got {dtype!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -78,6 +86,40 @@ def write_slide_features(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete temporary feature files in ``folder`` left by writers that no longer run.
+
+    A killed run leaves its in-progress ``.<slide>.h5.<pid>.<token>.tmp``; the file of a
+    writer whose pid is still alive (another run writing into the same folder) is kept.
+    Pids are per machine: runs on several hosts must not share an output folder.
+    Returns the removed paths.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in folder.iterdir():
+        match = _TEMP_NAME.match(path.name)
+        if match is None or not path.is_file() or _pid_alive(int(match["pid"])):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:  # another cleaner got there first
+            continue
+        removed.append(path)
+    return removed
 
 
 def read_slide_features(path: str | Path) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:

@@ -32,6 +32,40 @@ class TileBatch:
     stain_failures: list[tuple[int, str]] = field(default_factory=list)  # (index, reason)
 
 
+def normalise_chunk(
+    tiles: np.ndarray,
+    normalizer: StainNormalizer | None,
+    failures: list[tuple[int, str]] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kept indices, tiles) after stain normalisation of (N,H,W,3) uint8 tiles at once.
+
+    Failed stain estimates are appended to ``failures`` as (index, reason), also when the
+    policy keeps the tile, so a run can report how many tiles were not normalised.
+    """
+    if normalizer is None:
+        return np.arange(len(tiles), dtype=np.int64), tiles
+    out, reasons = normalizer.normalize_array(tiles)
+    keep = np.ones(len(out), dtype=bool)
+    for index, reason in enumerate(reasons):
+        if reason is None:
+            continue
+        if failures is not None:
+            failures.append((index, reason))
+        if normalizer.config.on_failure == "skip":
+            keep[index] = False
+    kept = np.nonzero(keep)[0].astype(np.int64)
+    return kept, out if keep.all() else out[kept]
+
+
+def read_tile_array(slide: Slide, coords: np.ndarray, geometry: TileGeometry) -> np.ndarray:
+    """(N, tile_px, tile_px, 3) uint8 tiles in the order of ``coords``, in one buffer."""
+    side = geometry.tile_px
+    tiles = np.empty((len(coords), side, side, 3), dtype=np.uint8)
+    for i, tile in enumerate(iter_tiles(slide, coords, geometry)):
+        tiles[i] = np.asarray(tile)
+    return tiles
+
+
 def iter_normalised_tiles(
     slide: Slide,
     coords: np.ndarray,
@@ -39,22 +73,11 @@ def iter_normalised_tiles(
     normalizer: StainNormalizer | None,
     failures: list[tuple[int, str]] | None = None,
 ) -> Iterator[tuple[int, Image.Image]]:
-    """(index, RGB tile) for each coordinate kept under the stain-failure policy.
-
-    Failed stain estimates are appended to ``failures`` as (index, reason), also when the
-    policy keeps the tile, so a run can report how many tiles were not normalised.
-    """
-    for index, tile in enumerate(iter_tiles(slide, coords, geometry)):
-        if normalizer is None:
-            yield index, tile
-            continue
-        result = normalizer.normalize(tile)
-        if not result.ok:
-            if failures is not None:
-                failures.append((index, result.reason or "stain estimate failed"))
-            if normalizer.config.on_failure == "skip":
-                continue
-        yield index, result.image
+    """(index, RGB tile) for each coordinate kept under the stain-failure policy."""
+    coords = np.asarray(coords).reshape(-1, 2)
+    kept, tiles = normalise_chunk(read_tile_array(slide, coords, geometry), normalizer, failures)
+    for index, tile in zip(kept.tolist(), tiles, strict=True):
+        yield index, Image.fromarray(tile, mode="RGB")
 
 
 def read_normalised_tiles(
@@ -68,16 +91,9 @@ def read_normalised_tiles(
     coords = np.asarray(coords).reshape(-1, 2)
     normalizer = StainNormalizer(stain) if stain is not None and stain.enabled else None
     failures: list[tuple[int, str]] = []
-    indices: list[int] = []
-    side = geometry.tile_px
-    tiles = np.empty((len(coords), side, side, 3), dtype=np.uint8)
     with open_slide(path, mpp_override=mpp_override) as slide:
-        for index, tile in iter_normalised_tiles(slide, coords, geometry, normalizer, failures):
-            tiles[len(indices)] = np.asarray(tile)
-            indices.append(index)
-    kept = np.asarray(indices, dtype=np.int64)
-    if len(kept) < len(coords):  # drop the unused tail rather than keep it alive
-        tiles = tiles[: len(kept)].copy()
+        tiles = read_tile_array(slide, coords, geometry)
+    kept, tiles = normalise_chunk(tiles, normalizer, failures)
     return TileBatch(kept, coords[kept], tiles, failures)
 
 

@@ -1,8 +1,12 @@
-"""Macenko stain normalisation through torchstain, with failures reported, never raised.
+"""Macenko stain normalisation (torchstain's algorithm), with failures reported, never raised.
 
 A tile with too little stained tissue (glass, fat, pen marks) has no stain vectors to
 estimate; torchstain then raises or returns garbage. Such tiles are handled by a recorded
 policy: dropped ("skip") or passed through unnormalised ("keep").
+
+Tiles are normalised in batches by ``histobench.datasets.wsi.macenko`` (torchstain's steps
+compiled with numba, ~2.5× cheaper, equal up to float rounding); torchstain itself fits a
+custom reference tile, once per run.
 """
 
 from __future__ import annotations
@@ -29,6 +33,11 @@ class StainConfig(BaseModel):
     reference: Path | None = Field(
         default=None,
         description="Reference H&E tile to fit; None = torchstain's default reference.",
+    )
+    backend: Literal["numba", "torchstain"] = Field(
+        default="numba",
+        description="'numba': torchstain's algorithm compiled for whole chunks of tiles (~2.5x "
+        "cheaper, pixels equal up to rounding); 'torchstain': torchstain itself, tile by tile.",
     )
     on_failure: Literal["skip", "keep"] = Field(
         default="skip",
@@ -134,27 +143,79 @@ class StainNormalizer:
         """(image, ok, reason); on failure the image is the input, and ``ok`` is False."""
         if not self.config.enabled:
             return StainResult(image.convert("RGB"), True, None)
-        array = _rgb_array(image)
-        reason = self._precheck(array)
-        if reason is not None:
-            return StainResult(image, False, reason)
+        out, reasons = self.normalize_array(_rgb_array(image)[None])
+        if reasons[0] is not None:
+            return StainResult(image, False, reasons[0])
+        return StainResult(Image.fromarray(out[0], mode="RGB"), True, None)
+
+    def normalize_array(self, tiles: np.ndarray) -> tuple[np.ndarray, list[str | None]]:
+        """(B,H,W,3) uint8 tiles → (tiles, per-tile failure reason or None).
+
+        Normalised tiles are written in place of the input's copy; a failed tile is left as
+        it was read. All tiles that pass the precheck go through one batched kernel call.
+        """
+        out = np.array(tiles, dtype=np.uint8, copy=True)
+        if not self.config.enabled:
+            return out, [None] * len(out)
+        reasons: list[str | None] = [self._precheck(tile) for tile in out]
+        todo = [i for i, reason in enumerate(reasons) if reason is None]
+        if not todo:
+            return out, reasons
         try:
-            with torch.no_grad():
+            normed, ok = self._kernel(out[todo])
+        except np.linalg.LinAlgError:
+            # One tile's eigen-decomposition failed: redo them one by one to find it.
+            for i in todo:
+                try:
+                    single, single_ok = self._kernel(out[i : i + 1])
+                except np.linalg.LinAlgError as exc:
+                    reasons[i] = f"stain estimate failed: {exc}"
+                    continue
+                if single_ok[0]:
+                    out[i] = single[0]
+                else:
+                    reasons[i] = "stain estimate is not finite"
+            return out, reasons
+        for j, i in enumerate(todo):
+            if ok[j]:
+                out[i] = normed[j]
+            else:
+                reasons[i] = "stain estimate is not finite"
+        return out, reasons
+
+    def _kernel(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.config.backend == "torchstain":
+            return self._torchstain_tiles(tiles)
+        from histobench.datasets.wsi.macenko import macenko_batch
+
+        return macenko_batch(
+            tiles,
+            self._normalizer.HERef.detach().cpu().numpy(),
+            self._normalizer.maxCRef.detach().cpu().numpy(),
+            io=self.config.io,
+            alpha=self.config.alpha,
+            beta=self.config.beta,
+        )
+
+    def _torchstain_tiles(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """torchstain's own ``normalize`` per tile (the reference the numba kernel follows)."""
+        out = np.empty_like(tiles)
+        ok = np.ones(len(tiles), dtype=bool)
+        for i, tile in enumerate(tiles):
+            try:
                 normed, _, _ = self._normalizer.normalize(
-                    I=_chw(array),
+                    I=_chw(np.array(tile)),
                     Io=self.config.io,
                     alpha=self.config.alpha,
                     beta=self.config.beta,
                     stains=False,
                 )
-        except (RuntimeError, ValueError, IndexError) as exc:
-            # torch.linalg errors (LinAlgError) subclass RuntimeError.
-            return StainResult(image, False, f"stain estimate failed: {exc}")
-        # torchstain clips above 255 itself; .int() turns NaN/inf (a degenerate estimate)
-        # into INT_MIN, so a negative value is the one sign left to check.
-        if int(normed.min()) < 0:
-            return StainResult(image, False, "stain estimate is not finite")
-        return StainResult(Image.fromarray(normed.numpy().astype(np.uint8), mode="RGB"), True, None)
+            except (RuntimeError, ValueError, torch.linalg.LinAlgError) as exc:
+                raise np.linalg.LinAlgError(str(exc)) from exc
+            arr = normed.numpy()
+            ok[i] = bool(np.isfinite(arr).all())
+            out[i] = np.clip(np.nan_to_num(arr), 0, 255).astype(np.uint8)
+        return out, ok
 
     def __call__(self, image: Image.Image) -> Image.Image | None:
         """The tile to use downstream under the failure policy; None means drop it."""
@@ -173,7 +234,8 @@ class StainNormalizer:
         return {
             "enabled": True,
             "method": "macenko",
-            "backend": "torchstain-torch",
+            # torchstain's algorithm either way (macenko.py); rounding may differ by 1.
+            "backend": "histobench-numba" if self.config.backend == "numba" else "torchstain",
             "reference": "torchstain-default" if self.config.reference is None else "fitted",
             "reference_digest": reference.hexdigest()[:16],
             "io": self.config.io,
