@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from histobench.benchmark.errors import DataError
+from histobench.benchmark.errors import ConfigError, DataError
 from histobench.tasks.estimators.glmnet import (
     GlmnetLogisticCV,
     lambda_sequence,
@@ -144,3 +144,84 @@ def test_outer_cv_helper_is_seeded_and_leak_free() -> None:
     y2[test0] = 1 - y2[test0]  # and their labels are never used for their own fold
     out2 = lasso_cross_val_predict(X2, y2, a[:1], inner_folds=4, seed=3)
     np.testing.assert_allclose(out2[0, kept], out[0, kept], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("n", "p", "seed"), [(70, 25, 11), (50, 150, 12)])
+def test_compiled_solver_matches_the_reference(n: int, p: int, seed: int) -> None:
+    X, y = _data(n, p, seed)
+    fast = logistic_lasso_path(X, y)
+    ref = logistic_lasso_path(X, y, solver="reference")
+    np.testing.assert_allclose(fast.lambdas, ref.lambdas, rtol=1e-12)
+    np.testing.assert_allclose(fast.dev_ratio, ref.dev_ratio, rtol=1e-6, atol=1e-10)
+    prob = 1 / (1 + np.exp(-fast.decision_function(X)))
+    np.testing.assert_allclose(prob, 1 / (1 + np.exp(-ref.decision_function(X))), atol=1e-6)
+    assert np.array_equal(fast.coefs[-1] != 0, np.abs(ref.coefs[-1]) > 1e-9)
+    # The cross-validated estimator picks the same lambda and predicts the same.
+    foldid = np.random.default_rng(seed).permutation(np.arange(n) % 5) + 1
+    a = GlmnetLogisticCV(foldid=foldid).fit(X, y)
+    b = GlmnetLogisticCV(foldid=foldid, solver="reference").fit(X, y)
+    assert a.lambda_index_ == b.lambda_index_
+    # (the tail of the path is near separation, where both are exact only to ~1e-7)
+    np.testing.assert_allclose(a.cv_mean_, b.cv_mean_, rtol=1e-5)
+    np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-6)
+
+
+def test_duplicated_columns_keep_the_kkt_conditions() -> None:
+    # Exact duplicates make the active Hessian singular if both join: the solver must keep one.
+    X, y = _data(80, 30, 13)
+    X[:, 5] = X[:, 0]
+    X[:, 6] = 2.0 * X[:, 1] - 1.0
+    path = logistic_lasso_path(X, y)
+    Z = (X - X.mean(0)) / X.std(0)
+    for k in range(1, path.lambdas.shape[0], 5):
+        p = 1 / (1 + np.exp(-(path.intercepts[k] + X @ path.coefs[k])))
+        grad = (y - p) @ Z / len(y)
+        assert np.max(np.abs(grad)) <= path.lambdas[k] * (1 + 1e-6)
+        assert abs(np.sum(y - p)) < 1e-8
+
+
+def test_compiled_failure_falls_back_to_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    from histobench.tasks.estimators import glmnet
+
+    X, y = _data(40, 12, 14)
+    expected = logistic_lasso_path(X, y, solver="reference")
+
+    def fail(*args: object) -> tuple[int, int]:
+        return 0, glmnet._kernels.FAIL
+
+    monkeypatch.setattr(glmnet._kernels, "solve_path", fail)
+    got = logistic_lasso_path(X, y)
+    np.testing.assert_array_equal(got.coefs, expected.coefs)
+
+
+def test_cholesky_append_and_delete_track_the_matrix() -> None:
+    from histobench.tasks.estimators import _glmnet_kernels as kern
+
+    rng = np.random.default_rng(15)
+    A = rng.normal(size=(9, 20))
+    H = A @ A.T
+    Lf = np.zeros((9, 9))
+    Lf[:6, :6] = np.linalg.cholesky(H[:6, :6])
+    for m in range(6, 9):  # grow to the full matrix
+        assert kern._chol_append(Lf, m, H[m, :m].copy(), float(H[m, m]))
+    np.testing.assert_allclose(Lf @ Lf.T, H, rtol=1e-10, atol=1e-10)
+    kern._chol_delete(Lf, 9, 3)  # drop row/column 3
+    keep = [0, 1, 2, 4, 5, 6, 7, 8]
+    np.testing.assert_allclose(Lf[:8, :8] @ Lf[:8, :8].T, H[np.ix_(keep, keep)], atol=1e-10)
+    assert np.all(Lf[8] == 0) and np.all(Lf[:, 8] == 0)
+    out = np.empty(8)
+    rhs = rng.normal(size=8)
+    kern._chol_solve(Lf, 8, rhs, out)
+    np.testing.assert_allclose(H[np.ix_(keep, keep)] @ out, rhs, atol=1e-9)
+    # A column in the span of the others is refused (it would make the factor singular).
+    B = np.vstack([A[:3], A[0] + A[1]])
+    G = B @ B.T
+    Lg = np.zeros((4, 4))
+    Lg[:3, :3] = np.linalg.cholesky(G[:3, :3])
+    assert not kern._chol_append(Lg, 3, G[3, :3].copy(), float(G[3, 3]))
+
+
+def test_bad_solver_is_a_config_error() -> None:
+    X, y = _data(30, 5, 16)
+    with pytest.raises(ConfigError, match="solver"):
+        logistic_lasso_path(X, y, solver="fortran")  # type: ignore[arg-type]

@@ -22,14 +22,34 @@ What is reproduced from glmnet 4.1 (``lognet2n`` in its Fortran core and ``cv.gl
   ``lambda.min`` = largest lambda at the minimum mean deviance, ``lambda.1se`` = largest lambda
   whose mean is within one standard error of it.
 
-The solver differs from glmnet's (the solution is the same): glmnet's coordinate descent stops at
-``thresh = 1e-7``, we converge much tighter (``thresh = 1e-12`` on the same criterion) so our
-answer is the exact minimiser, and glmnet's is within its tolerance of it. Each lambda runs
-proximal Newton (IRLS, like glmnet) restricted to a working set (the ever-active variables plus
-the sequential strong set); each quadratic sub-problem is solved exactly by feature-sign search on
-its small Gram matrix, with a Cholesky solve (scikit-learn's compiled coordinate descent is the
-fallback), then a full KKT check over all features adds any violator and repeats. Warm starts
-carry the solution along the path.
+The solver differs from glmnet's (the solution is the same). glmnet runs coordinate descent
+inside IRLS and stops at ``thresh = 1e-7``; on these problems (n < p, correlated columns, fits
+close to separation at the end of the path) that is slow and a few 1e-4 from the optimum. We
+solve each lambda to the exact minimiser instead, so glmnet's answer is within its tolerance of
+ours:
+
+* Default (``solver="compiled"``, :mod:`._glmnet_kernels`, numba): an active-set Newton method.
+  For the current active set and signs, the stationarity equations are solved by Newton steps
+  whose Cholesky factor is reused across steps and lambdas (chord iteration with Anderson
+  acceleration; the factor follows the active set by row appends and rank-one deletions, and is
+  rebuilt when the iteration slows down). A step that crosses zero drops the variable
+  (projected step if it lowers the objective, else the step stops at the first crossing, as in
+  feature-sign search). Violators of the KKT conditions join the active set; the check over all
+  columns runs on a float32 copy with a rigorous rounding bound and reuses the bound
+  ``|g_j(r) - g_j(r')| <= ||r - r'|| / sqrt(n)`` to skip columns that cannot violate, computing
+  exact products only for the rest. A lambda is done when the stationarity residual is below
+  ``1000 * thresh * lambda`` (1e-9 lambda by default; two 1-D Newton steps then zero the
+  intercept's gradient to rounding) and no column violates the KKT conditions. The full-data
+  path and the fold paths of ``cv.glmnet`` share one transposed copy of ``X``; folds select
+  rows inside the solver. The solver reports instead of raising when it cannot finish a path
+  (collinear active columns, an active set as large as ``n``); that path is then refitted by
+  the reference solver.
+* ``solver="reference"`` (numpy): proximal Newton (IRLS) restricted to a working set (the
+  ever-active variables plus the sequential strong set), each quadratic sub-problem solved
+  exactly by feature-sign search on its small Gram matrix (scikit-learn's compiled coordinate
+  descent as its fallback), then a full KKT check; converged on glmnet's criterion at
+  ``thresh = 1e-12``. About 6x slower (``benchmarks/bench_estimators.py``); kept as the
+  fallback and as the reference in the tests.
 """
 
 from __future__ import annotations
@@ -45,6 +65,7 @@ from scipy.linalg.lapack import dposv as _dposv
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from histobench.benchmark.errors import ConfigError, DataError
+from histobench.tasks.estimators import _glmnet_kernels as _kernels
 from histobench.tasks.estimators._folds import check_assignments, default_n_jobs, iter_folds
 
 try:  # compiled coordinate descent; private but stable across scikit-learn 1.x releases
@@ -55,6 +76,7 @@ except ImportError:  # pragma: no cover - exercised only with a future scikit-le
 
 Rule = Literal["min", "1se"]
 FoldPath = Literal["own", "full"]
+Solver = Literal["compiled", "reference"]
 
 # glmnet.control() defaults (R glmnet 4.1).
 _FDEV = 1e-5
@@ -64,6 +86,7 @@ _PMIN = 1e-9
 _FMAX = float(np.log(1.0 / _PMIN - 1.0))
 _VMIN = (1.0 + _PMIN) * _PMIN * (1.0 - _PMIN)
 _CV_PMIN = 1e-5  # cv.glmnet's clipping of probabilities in the binomial deviance
+_COUNTS = np.zeros(6, dtype=np.int64)  # work done by the compiled solver (diagnostics only)
 _RNG = np.random.RandomState(0)  # unused by the cyclic solver but required by its signature
 
 
@@ -128,8 +151,14 @@ def _lambda_sequence_std(
     Xs: np.ndarray, y: np.ndarray, p: int, nlambda: int, lambda_min_ratio: float | None
 ) -> np.ndarray:
     n = Xs.shape[0]
-    ratio = (0.01 if n < p else 1e-4) if lambda_min_ratio is None else lambda_min_ratio
     lam_max = float(np.max(np.abs((y - y.mean()) @ Xs))) / n if Xs.shape[1] else 0.0
+    return _lambda_sequence_from_max(lam_max, n, p, nlambda, lambda_min_ratio)
+
+
+def _lambda_sequence_from_max(
+    lam_max: float, n: int, p: int, nlambda: int, lambda_min_ratio: float | None
+) -> np.ndarray:
+    ratio = (0.01 if n < p else 1e-4) if lambda_min_ratio is None else lambda_min_ratio
     if nlambda == 1:
         return np.array([lam_max])
     # Geometric sequence with glmnet's ratio alf = ratio^(1/(nlambda-1)).
@@ -347,15 +376,124 @@ def logistic_lasso_path(
     lambda_min_ratio: float | None = None,
     thresh: float = 1e-12,
     max_newton: int = 100,
+    solver: Solver = "compiled",
 ) -> LogisticPath:
-    """``glmnet(x, y, family="binomial")`` (alpha 1, standardize TRUE). ``y`` coded 0/1."""
+    """``glmnet(x, y, family="binomial")`` (alpha 1, standardize TRUE). ``y`` coded 0/1.
+
+    ``solver="compiled"`` (default) runs the numba active-set Newton solver and falls back to
+    the numpy ``"reference"`` solver for a path it reports it cannot finish; both converge to
+    the same minimiser.
+    """
     X = _check_X(X)
     y = np.asarray(y, dtype=np.float64).ravel()
     if y.shape[0] != X.shape[0]:
         raise DataError(f"y: {y.shape[0]} labels for {X.shape[0]} rows of X")
+    if solver not in ("compiled", "reference"):
+        raise ConfigError(f"solver: expected 'compiled' or 'reference', got {solver!r}")
+    design = _Design.of(X) if solver == "compiled" else None
+    rows = np.arange(X.shape[0])
+    return _fit_rows(X, design, rows, y, lambdas, nlambda, lambda_min_ratio, thresh, max_newton)
+
+
+def _fit_rows(
+    X: np.ndarray,
+    design: _Design | None,
+    rows: np.ndarray,
+    y: np.ndarray,
+    lambdas: Sequence[float] | np.ndarray | None,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    thresh: float,
+    max_newton: int = 100,
+) -> LogisticPath:
+    """The path on ``X[rows]`` (labels ``y`` of those rows); compiled when ``design`` is given."""
     ybar = float(y.mean())
     if not (_PMIN < ybar < 1.0 - _PMIN):
         raise DataError("y: only one class in the training rows, cannot fit a logistic model")
+    if design is not None:
+        path = _compiled_path(design, rows, y, lambdas, nlambda, lambda_min_ratio, thresh)
+        if path is not None:
+            return path
+    return _reference_path(X[rows], y, lambdas, nlambda, lambda_min_ratio, thresh, max_newton)
+
+
+def _compiled_path(
+    design: _Design,
+    rows: np.ndarray,
+    y: np.ndarray,
+    lambdas: Sequence[float] | np.ndarray | None,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    thresh: float,
+) -> LogisticPath | None:
+    """The path on the rows ``rows`` by :func:`_glmnet_kernels.solve_path`; None if it fails."""
+    XT = design.XT
+    p, N = XT.shape
+    n = rows.shape[0]
+    xm, xs, varies = _kernels.column_stats(XT, rows)
+    keep = np.flatnonzero(varies & (xs > 0))
+    if lambdas is not None:
+        lam_seq = np.asarray(lambdas, dtype=np.float64)
+    else:
+        r = np.zeros(N)
+        r[rows] = y - y.mean()
+        grad = ((XT @ r)[keep] - xm[keep] * r.sum()) / xs[keep]
+        lam_max = float(np.max(np.abs(grad))) / n if keep.size else 0.0
+        lam_seq = _lambda_sequence_from_max(lam_max, n, p, nlambda, lambda_min_ratio)
+    L = lam_seq.shape[0]
+    a0 = np.empty(L)
+    beta = np.zeros((L, p))
+    dev = np.empty(L)
+    # residual tolerance 1000 * thresh * lambda (1e-9 lambda by default), at most 1000 iterations
+    last, status = _kernels.solve_path(
+        XT, design.XT32, design.cm, design.cs, design.cnorm, rows, y, keep, xm, xs,
+        lam_seq, lambdas is not None, 1000.0 * thresh, 1000,
+        _MNLAM, _FDEV, _DEVMAX, _FMAX, _PMIN, _VMIN, a0, beta, dev, _COUNTS,
+    )  # fmt: skip
+    if status != _kernels.OK:
+        return None
+    ybar = float(y.mean())
+    dev0 = -(np.log(ybar / (1 - ybar)) * ybar + np.log(1 - ybar))
+    return LogisticPath(lam_seq[:last].copy(), a0[:last], beta[:last], dev[:last], 2.0 * n * dev0)
+
+
+@dataclass
+class _Design:
+    """The data as the compiled solver reads it, shared by the full-data and the fold paths of
+    a cross-validation (folds select rows inside the solver, nothing is copied per fold).
+
+    ``XT``: ``X`` transposed in C order (columns contiguous). ``XT32``: the columns centred
+    (``cm``) and scaled (``cs``) over all rows in float32, with row norms ``cnorm``: the KKT
+    screening product over all columns runs on it.
+    """
+
+    XT: np.ndarray
+    XT32: np.ndarray
+    cm: np.ndarray
+    cs: np.ndarray
+    cnorm: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> _Design:
+        XT = np.ascontiguousarray(X.T)
+        cm = XT.mean(axis=1)
+        cs = XT.std(axis=1)
+        cs[cs == 0] = 1.0
+        XT32 = ((XT - cm[:, None]) / cs[:, None]).astype(np.float32)
+        cnorm = np.sqrt(np.einsum("ij,ij->i", XT32, XT32, dtype=np.float64))
+        return cls(XT, XT32, cm, cs, cnorm)
+
+
+def _reference_path(
+    X: np.ndarray,
+    y: np.ndarray,
+    lambdas: Sequence[float] | np.ndarray | None,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    thresh: float,
+    max_newton: int,
+) -> LogisticPath:
+    """The numpy solver (proximal Newton + feature-sign search on a working set)."""
     n, p = X.shape
     Xs, xm, xs, keep = _standardize(X)
     user = lambdas is not None
@@ -436,11 +574,19 @@ def cv_logistic_lasso(
     lambda_min_ratio: float | None = None,
     thresh: float = 1e-12,
     fold_path: FoldPath = "own",
+    solver: Solver = "compiled",
 ) -> CVResult:
-    """``cv.glmnet(x, y, family="binomial", foldid=foldid, type.measure="deviance")``."""
-    path = logistic_lasso_path(
-        X, y01, nlambda=nlambda, lambda_min_ratio=lambda_min_ratio, thresh=thresh
-    )
+    """``cv.glmnet(x, y, family="binomial", foldid=foldid, type.measure="deviance")``.
+
+    The full-data path and the fold paths share one transposed copy of ``X``; folds select
+    their rows inside the compiled solver instead of copying the matrix.
+    """
+    if solver not in ("compiled", "reference"):
+        raise ConfigError(f"solver: expected 'compiled' or 'reference', got {solver!r}")
+    X = np.asarray(X, dtype=np.float64)
+    y01 = np.asarray(y01, dtype=np.float64).ravel()
+    design = _Design.of(X) if solver == "compiled" else None
+    path = _fit_rows(X, design, np.arange(X.shape[0]), y01, None, nlambda, lambda_min_ratio, thresh)
     L = path.lambdas.shape[0]
     folds = np.unique(foldid)
     if folds.shape[0] < 3:
@@ -455,13 +601,14 @@ def cv_logistic_lasso(
             # glmnet >= 4: each fold fits its own default path; predictions at the full-data
             # lambdas interpolate its coefficients linearly in lambda (predict.glmnet's
             # lambda.interp), clamped to the fold's lambda range.
-            fit = logistic_lasso_path(
-                X[~test], ytr, nlambda=nlambda, lambda_min_ratio=lambda_min_ratio, thresh=thresh
+            fit = _fit_rows(
+                X, design, np.flatnonzero(~test), ytr, None, nlambda, lambda_min_ratio, thresh
             )
             eta[test] = _interp_lambda(fit.decision_function(X[test]), fit.lambdas, path.lambdas)
         else:
             # glmnet < 4: folds reuse the full-data sequence; a path cut short is padded.
-            fit = logistic_lasso_path(X[~test], ytr, lambdas=path.lambdas, thresh=thresh)
+            rows = np.flatnonzero(~test)
+            fit = _fit_rows(X, design, rows, ytr, path.lambdas, nlambda, None, thresh)
             e = fit.decision_function(X[test])
             eta[test, : e.shape[1]] = e
             eta[test, e.shape[1] :] = e[:, -1:]
@@ -494,6 +641,7 @@ class GlmnetLogisticCV(ClassifierMixin, BaseEstimator):
         thresh: float = 1e-12,
         fold_path: FoldPath = "own",
         random_state: int | None = None,
+        solver: Solver = "compiled",
     ) -> None:
         self.n_folds = n_folds
         self.foldid = foldid
@@ -503,6 +651,7 @@ class GlmnetLogisticCV(ClassifierMixin, BaseEstimator):
         self.thresh = thresh
         self.fold_path = fold_path
         self.random_state = random_state
+        self.solver = solver
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> GlmnetLogisticCV:
         if self.rule not in ("min", "1se"):
@@ -527,6 +676,7 @@ class GlmnetLogisticCV(ClassifierMixin, BaseEstimator):
             lambda_min_ratio=self.lambda_min_ratio,
             thresh=self.thresh,
             fold_path=self.fold_path,
+            solver=self.solver,
         )
         idx = res.index_min if self.rule == "min" else res.index_1se
         self.classes_ = classes
@@ -597,8 +747,8 @@ def lasso_cross_val_predict(
 
     ``assignments`` (R, N) holds each unit's test fold per repeat. Inner fold ids are drawn from
     ``numpy.random.default_rng([seed, repeat, fold])`` on the training units, so results do not
-    depend on ``n_jobs`` or on the order folds run in. The solver is Python-bound, so processes
-    (``loky``) parallelise better than threads.
+    depend on ``n_jobs`` or on the order folds run in. The compiled solver releases the GIL, so
+    threads also parallelise; processes (``loky``, the default) keep the Python glue apart too.
     """
     X = _check_X(X)
     y = np.asarray(y).ravel()
