@@ -115,6 +115,18 @@ def test_engine_equals_per_gene_estimator() -> None:
     np.testing.assert_array_equal(svr_cross_val_predict(X, Y, a, n_jobs=2), fast)
 
 
+def test_engine_is_silent(capfd: pytest.CaptureFixture[str]) -> None:
+    # libsvm writes "optimization finished" to the C stdout unless its verbosity is turned off.
+    from sklearn.svm import _libsvm
+
+    _libsvm.set_verbosity_wrap(1)  # as a verbose scikit-learn fit elsewhere would leave it
+    X, y = _data(n=40, p=5, seed=3)
+    capfd.readouterr()
+    svr_cross_val_predict(X, np.column_stack([y, -y]), _plan(40, 1, 4))
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
 def test_engine_nan_target_units_sit_out_that_gene() -> None:
     X, y = _data(n=50, p=6, seed=2)
     Y = np.column_stack([y, -y + X[:, 0]])

@@ -228,6 +228,9 @@ def _precomputed_fitter(params: dict[str, object]) -> FitPrecomputed:
 
         return fit_estimator
     empty = np.empty(0)
+    # libsvm prints a progress line per fit unless told not to (the estimator does this on
+    # every fit); the setting is process-wide.
+    _libsvm.set_verbosity_wrap(0)
 
     def fit_libsvm(K: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         support, _, _, dual, intercept, *_rest = _libsvm.fit(
