@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from histobench.benchmark.errors import DataError
+from histobench.benchmark.errors import ConfigError, DataError
 from histobench.tasks.estimators.linear_svc import FastLinearSVC
 
 
@@ -116,7 +116,7 @@ def test_wide_problem_newton_matches_lbfgs_and_liblinear(k: int, scaling: float)
     newton = FastLinearSVC(intercept_scaling=scaling).fit(Xtr, ytr)
     assert newton.n_iter_ < 20  # a handful of Newton steps, not hundreds of L-BFGS iterations
     K = 1 if k == 2 else k
-    lbfgs = FastLinearSVC(intercept_scaling=scaling, tol=1e-14, max_iter=5000).fit(
+    lbfgs = FastLinearSVC(intercept_scaling=scaling, tol=1e-9, max_iter=5000).fit(
         Xtr, ytr, warm_start=np.zeros((K, 301))
     )
     args = (Xtr, ytr, newton.classes_, scaling)
@@ -131,3 +131,105 @@ def test_wide_problem_newton_matches_lbfgs_and_liblinear(k: int, scaling: float)
         np.testing.assert_array_equal(
             newton.predict(X[120:]), svc.predict(scaler.transform(X[120:]))
         )
+
+
+def test_stops_by_liblinears_relative_gradient_rule() -> None:
+    # tol is LinearSVC's: each class stops once ||grad|| <= tol * max(min(pos, neg), 1) / n
+    # * ||grad at 0||; a looser tol stops earlier, a tighter one lands nearer the optimum
+    # (down to float64 rounding of the objective, near 1e-8 here, where a class stops stalled).
+    X, y = _tiles(n=900, p=48, seed=6)
+    scaler = StandardScaler().fit(X)
+    Xs = scaler.transform(X)
+    classes = np.unique(y)
+    Y = np.where(y[:, None] == classes[None, :], 1.0, -1.0)
+    Xa = np.hstack([Xs, np.ones((len(y), 1))])
+    pos = (Y > 0).sum(0)
+    g0 = np.linalg.norm(-2.0 * Xa.T @ Y, axis=0)  # every row is inside the margin at w = 0
+    fits = {tol: FastLinearSVC(solver="lbfgs", tol=tol).fit(X, y) for tol in (1e-2, 1e-4, 1e-6)}
+    for tol, fit in fits.items():
+        Wb = fit.coef_std_.T
+        z = np.maximum(1.0 - Y * (Xa @ Wb), 0.0)
+        g = np.linalg.norm(Wb + Xa.T @ (-2.0 * Y * z), axis=0)
+        assert np.all(g <= tol * np.maximum(np.minimum(pos, len(y) - pos), 1) / len(y) * g0)
+    assert fits[1e-2].n_iter_ < fits[1e-4].n_iter_ < fits[1e-6].n_iter_
+    args = (X, y, classes)
+    f = {t: _objective(m.mean_, m.scale_, m.coef_std_, *args) for t, m in fits.items()}
+    assert f[1e-6] <= f[1e-4] <= f[1e-2]
+
+
+def _stationarity(fit: FastLinearSVC, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Primal gradient norm of each class at the fit, relative to its norm at w = 0.
+
+    For the squared hinge the dual optimum has a_i = 2C max(0, 1 - y_i w.x_i) and
+    w = sum_i a_i y_i x_i (KKT), i.e. a zero primal gradient; this measures how far off it is.
+    """
+    Xa = np.hstack([(X - fit.mean_) / fit.scale_, np.ones((len(y), 1))])
+    Y = np.where(y[:, None] == fit.classes_[None, :], 1.0, -1.0)
+    if fit.coef_std_.shape[0] == 1:
+        Y = Y[:, 1:]
+    Wb = fit.coef_std_.T
+    a = 2.0 * np.maximum(1.0 - Y * (Xa @ Wb), 0.0)  # C = 1
+    g0 = np.linalg.norm(Xa.T @ (2.0 * Y), axis=0)  # every row is inside the margin at w = 0
+    return np.linalg.norm(Wb - Xa.T @ (a * Y), axis=0) / g0
+
+
+@pytest.mark.parametrize("k", [2, 9])
+def test_dual_solver_reaches_the_exact_newton_minimiser(k: int) -> None:
+    # A wide problem (2 n <= p) where the row-space Newton solver is exact: the dual
+    # coordinate descent, asked for a tight projected-gradient spread, lands on the same weights.
+    X, y = _tiles(n=150, p=300, k=k, seed=7)
+    Xtr, ytr = X[:120], y[:120]
+    newton = FastLinearSVC().fit(Xtr, ytr)
+    dual = FastLinearSVC(solver="dual", dual_tol=1e-8, max_iter=100_000).fit(Xtr, ytr)
+    np.testing.assert_allclose(dual.coef_std_, newton.coef_std_, atol=1e-6)
+    assert np.all(_stationarity(dual, Xtr, ytr) < 1e-7)
+    np.testing.assert_array_equal(dual.predict(X[120:]), newton.predict(X[120:]))
+
+
+def test_dual_is_the_default_for_tall_problems_and_agrees_with_lbfgs() -> None:
+    # p < n <= 4 p: the default solver is the dual one; at their default tolerances it and
+    # L-BFGS find the same minimiser to within their stopping rules, hence the same labels.
+    X, y = _tiles(n=1200, p=240, seed=8)
+    Xtr, ytr = X[:900], y[:900]
+    dual = FastLinearSVC().fit(Xtr, ytr)
+    lbfgs = FastLinearSVC(solver="lbfgs").fit(Xtr, ytr)
+    forced = FastLinearSVC(solver="dual").fit(Xtr, ytr)
+    np.testing.assert_array_equal(dual.coef_std_, forced.coef_std_)  # auto chose the dual
+    args = (Xtr, ytr, dual.classes_)
+    f_dual = _objective(dual.mean_, dual.scale_, dual.coef_std_, *args)
+    f_lbfgs = _objective(lbfgs.mean_, lbfgs.scale_, lbfgs.coef_std_, *args)
+    assert f_dual == pytest.approx(f_lbfgs, rel=1e-3)
+    assert np.mean(dual.predict(X[900:]) == lbfgs.predict(X[900:])) >= 0.99
+    assert np.all(_stationarity(dual, Xtr, ytr) < 1e-2)
+    # A tighter spread takes more epochs and lands nearer the optimum; float32 agrees.
+    tight = FastLinearSVC(dual_tol=1e-5).fit(Xtr, ytr)
+    assert tight.n_iter_ > dual.n_iter_
+    assert _objective(tight.mean_, tight.scale_, tight.coef_std_, *args) <= f_dual
+    assert np.all(_stationarity(tight, Xtr, ytr) < _stationarity(dual, Xtr, ytr))
+    single = FastLinearSVC(dtype=np.float32).fit(Xtr, ytr)
+    np.testing.assert_allclose(single.coef_std_, dual.coef_std_, atol=1e-3)
+
+
+def test_solver_options_are_checked() -> None:
+    X, y = _tiles(n=200, p=8, seed=9)
+    with pytest.raises(ConfigError, match="solver"):
+        FastLinearSVC(solver="tron").fit(X, y)
+    with pytest.raises(ConfigError, match="dual_tol"):
+        FastLinearSVC(dual_tol=0.0).fit(X, y)
+    with pytest.raises(ConfigError, match="warm_start"):
+        FastLinearSVC(solver="dual").fit(X, y, warm_start=np.zeros((9, 9)))
+
+
+def test_auto_finishes_with_lbfgs_when_the_dual_runs_out_of_epochs() -> None:
+    X, y = _tiles(n=900, p=300, seed=10)
+    dual_only = FastLinearSVC(solver="dual", max_iter=5).fit(X, y)
+    auto = FastLinearSVC(max_iter=5).fit(X, y)  # 5 dual epochs, then up to 5 L-BFGS steps
+    assert dual_only.n_iter_ == 5 < auto.n_iter_ <= 10
+    args = (X, y, auto.classes_)
+    f_dual = _objective(dual_only.mean_, dual_only.scale_, dual_only.coef_std_, *args)
+    assert _objective(auto.mean_, auto.scale_, auto.coef_std_, *args) < f_dual
+    # Many rows per feature: auto takes L-BFGS outright (the dual needs thousands of epochs).
+    X, y = _tiles(n=1800, p=96, seed=8)
+    np.testing.assert_array_equal(
+        FastLinearSVC().fit(X, y).coef_std_, FastLinearSVC(solver="lbfgs").fit(X, y).coef_std_
+    )
