@@ -390,3 +390,20 @@ def test_cli_unknown_device_is_one_line_error(cli, slides: list[Path], tmp_path:
     assert code != 0 and out == ""
     assert_one_line_error(err, "--devices", "tpu:0")
     assert not list((tmp_path / "out").glob("*.h5"))
+
+
+def test_cpu_default_with_local_readers_is_two_model_processes(
+    slides: list[Path], tmp_path: Path
+) -> None:
+    from histobench.datasets.wsi.devices import usable_cores
+
+    if usable_cores() < 2:
+        pytest.skip("needs 2 usable cores: one model process per core is the CPU default")
+    inline, _ = _embed(slides, tmp_path / "inline")
+    auto, parent = _embed(slides, tmp_path / "auto", executor="local", workers=1)
+    assert auto.details["devices"] == ["cpu", "cpu"]
+    assert parent.tiles_embedded == 0  # the model ran in the two model processes
+    np.testing.assert_array_equal(auto.features, inline.features)
+    pinned, parent = _embed(slides, tmp_path / "pinned", executor="local", workers=1, devices="cpu")
+    assert pinned.details["devices"] == ["cpu"] and parent.tiles_embedded == 36
+    np.testing.assert_array_equal(pinned.features, inline.features)

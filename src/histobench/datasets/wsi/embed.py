@@ -400,6 +400,8 @@ def embed_slides(
         owned = not isinstance(executor, TaskExecutor)
         pool = make_executor(executor, worker_count) if owned else executor
         executor_info = pool.describe()
+        if given is None and devices in (None, "auto"):
+            device_list = _auto_cpu_models(pool, device_list)
         threads = _model_threads(pool, device_list) if len(device_list) == 1 else None
         owned_embedder: Embedder | None = None  # closed here; a given one stays open
         try:
@@ -492,6 +494,21 @@ def _set_torch_threads(n: int) -> None:
     import torch
 
     torch.set_num_threads(n)
+
+
+def _auto_cpu_models(pool: Any, devices: list[str]) -> list[str]:
+    """On a CPU with local reader processes, two model processes instead of one in-process model.
+
+    Measured on the CMU slide with 2 cores (BENCHMARKS.md): 2 readers + the model in the main
+    process ran at 1.0x the naive loop, 2 readers + 2 single-threaded model processes at 1.66x;
+    one process's OpenMP threads stall whenever a reader takes a core from them, two
+    independent processes do not. ``--devices cpu`` keeps the single in-process model.
+    """
+    from histobench.benchmark.executors import LocalExecutor
+
+    if devices != ["cpu"] or not isinstance(pool, LocalExecutor) or not pool.workers:
+        return devices
+    return ["cpu", "cpu"] if usable_cores() >= 2 else devices
 
 
 def _model_threads(pool: Any, devices: Sequence[str]) -> int | None:
