@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from histobench.benchmark.specs import Dataset, Item
 from histobench.benchmark.splits import make_plan
@@ -52,3 +53,29 @@ def test_random_features_score_near_chance() -> None:
     plan = make_plan(units.ids, units.strata, units.groups, 5, 5, seed=0)
     result = task.evaluate(X, units, plan)
     assert abs(result.repeat_scores.mean() - 0.25) < 0.08
+
+
+def test_liblinear_iteration_cap_is_counted_not_warned_per_fit(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import warnings
+
+    labels = ["A"] * 20 + ["B"] * 20 + ["C"] * 20
+    items = [Item(f"{lab}/{i}.png", path=None, label=lab) for i, lab in enumerate(labels)]  # type: ignore[arg-type]
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 200))  # random labels: far from converged after 10 iterations
+    for max_iter, expect_capped in ((10, True), (100_000, False)):
+        task = CrcTissueTask(CrcTissueOptions(n_jobs=2, max_iter=max_iter, estimator="liblinear"))
+        units = task.units(Dataset("d", "tiles", items), items)
+        plan = make_plan(units.ids, units.strata, units.groups, 2, 3, seed=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = task.evaluate(X, units, plan)
+        assert not [w for w in caught if "converge" in str(w.message)]
+        capped = result.details["fits_at_max_iter"]
+        err = capsys.readouterr().err
+        if expect_capped:
+            assert capped >= 1
+            assert f"stopped at max_iter=10 in {capped} of 6 fits" in " ".join(err.split())
+        else:
+            assert capped == 0 and "max_iter" not in err

@@ -8,16 +8,19 @@ correctly (recall), as the study reports it.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
 from joblib import Parallel, delayed
 from pydantic import Field
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from histobench.benchmark.errors import DataError
+from histobench.benchmark.progress import stderr_console
 from histobench.benchmark.specs import (
     Dataset,
     Item,
@@ -57,7 +60,9 @@ def _solver(choice: str, n_train: int, n_features: int) -> str:
 
 def _fit_fold(
     X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, options: CrcTissueOptions
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(predictions, decision values, whether liblinear stopped at ``max_iter``)."""
+    capped = False
     if _solver(options.estimator, len(train), X.shape[1]) == "fast":
         # Standardises on the training rows itself (1/n scale, like StandardScaler).
         fast = FastLinearSVC(C=options.C, max_iter=options.max_iter, dtype=np.float32)
@@ -67,13 +72,14 @@ def _fit_fold(
         scaler = StandardScaler().fit(X[train])
         model = LinearSVC(C=options.C, max_iter=options.max_iter, dual="auto")
         model.fit(scaler.transform(X[train]), y[train])
+        capped = int(np.max(model.n_iter_)) >= options.max_iter
         decision, classes = model.decision_function(scaler.transform(X[test])), model.classes_
     if decision.ndim == 1:  # binary: one column; make it (n, 2) like the multi-class case
         decision = np.stack([-decision, decision], axis=1)
     # Classes absent from a training fold get no column; map back to the global class index.
     full = np.full((len(test), int(y.max()) + 1), -np.inf, dtype=np.float32)
     full[:, classes] = decision
-    return full.argmax(axis=1), full
+    return full.argmax(axis=1), full, capped
 
 
 class CrcTissueTask(Task):
@@ -105,14 +111,24 @@ class CrcTissueTask(Task):
         n_jobs = self.options.n_jobs if self.options.n_jobs > 0 else (os.cpu_count() or 1)
         # Both solvers spend their time in code that releases the GIL (BLAS, liblinear), so
         # threads parallelise without copying the features.
-        fitted = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_fit_fold)(features, y, train, test, self.options) for _, _, train, test in jobs
-        )
+        with warnings.catch_warnings():
+            # Counted and recorded below instead of one ConvergenceWarning per fit.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted = Parallel(n_jobs=n_jobs, prefer="threads")(
+                delayed(_fit_fold)(features, y, train, test, self.options)
+                for _, _, train, test in jobs
+            )
+        capped = sum(c for _, _, c in fitted)
+        if capped:
+            stderr_console.print(
+                f"crc-tissue: liblinear stopped at max_iter={self.options.max_iter} in {capped} "
+                f"of {len(jobs)} fits (recorded in the run details)"
+            )
         y_pred = np.empty((R, N), dtype=np.int16)
         scores = np.empty((R, N, C), dtype=np.float32)
         fold_scores = np.empty((R, K))
         class_folds = np.full((C, R, K), np.nan)
-        for (r, k, _, test), (pred, decision) in zip(jobs, fitted, strict=True):
+        for (r, k, _, test), (pred, decision, _) in zip(jobs, fitted, strict=True):
             y_pred[r, test] = pred
             scores[r, test] = decision
             fold_scores[r, k] = float(np.mean(pred == y[test]))
@@ -136,7 +152,7 @@ class CrcTissueTask(Task):
             repeat_scores=correct.mean(axis=1),
             per_target=per_target,
             predictions=[Predictions("class", y.astype(np.int16), y_pred, scores)],
-            details={**self.describe(), "classes": self.classes},
+            details={**self.describe(), "classes": self.classes, "fits_at_max_iter": capped},
         )
 
     def describe(self) -> dict[str, Any]:
