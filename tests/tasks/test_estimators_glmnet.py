@@ -180,13 +180,18 @@ def test_duplicated_columns_keep_the_kkt_conditions() -> None:
         assert abs(np.sum(y - p)) < 1e-8
 
 
-def test_compiled_failure_falls_back_to_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("how", ["status", "raises"])
+def test_compiled_failure_falls_back_to_the_reference(
+    monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
     from histobench.tasks.estimators import glmnet
 
     X, y = _data(40, 12, 14)
     expected = logistic_lasso_path(X, y, solver="reference")
 
     def fail(*args: object) -> tuple[int, int]:
+        if how == "raises":  # compiled code raises on a division by zero
+            raise ZeroDivisionError("division by zero")
         return 0, glmnet._kernels.FAIL
 
     monkeypatch.setattr(glmnet._kernels, "solve_path", fail)

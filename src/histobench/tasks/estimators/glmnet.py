@@ -445,11 +445,17 @@ def _compiled_path(
     beta = np.zeros((L, p))
     dev = np.empty(L)
     # residual tolerance 1000 * thresh * lambda (1e-9 lambda by default), at most 1000 iterations
-    last, status = _kernels.solve_path(
-        XT, design.XT32, design.cm, design.cs, design.cnorm, rows, y, keep, xm, xs,
-        lam_seq, lambdas is not None, 1000.0 * thresh, 1000,
-        _MNLAM, _FDEV, _DEVMAX, _FMAX, _PMIN, _VMIN, a0, beta, dev, _COUNTS,
-    )  # fmt: skip
+    try:
+        last, status = _kernels.solve_path(
+            XT, design.XT32, design.cm, design.cs, design.cnorm, rows, y, keep, xm, xs,
+            lam_seq, lambdas is not None, 1000.0 * thresh, 1000,
+            _MNLAM, _FDEV, _DEVMAX, _FMAX, _PMIN, _VMIN, a0, beta, dev, _COUNTS,
+        )  # fmt: skip
+    except (ZeroDivisionError, FloatingPointError):
+        # Compiled arithmetic raises where numpy would give inf (a zero curvature on a
+        # near-separated fold, seen on the 24-patient demo cohort): the reference solver,
+        # which handles those steps, refits this path.
+        return None
     if status != _kernels.OK:
         return None
     ybar = float(y.mean())
