@@ -500,7 +500,7 @@ def _auto_cpu_models(pool: Any, devices: list[str]) -> list[str]:
     """On a CPU with local reader processes, two model processes instead of one in-process model.
 
     Measured on the CMU slide with 2 cores (BENCHMARKS.md): 2 readers + the model in the main
-    process ran at 1.0x the naive loop, 2 readers + 2 single-threaded model processes at 1.66x;
+    process ran at 0.99x the naive loop, 2 readers + 2 single-threaded model processes at 1.67x;
     one process's OpenMP threads stall whenever a reader takes a core from them, two
     independent processes do not. ``--devices cpu`` keeps the single in-process model.
     """

@@ -218,9 +218,10 @@ def _precomputed_fitter(params: dict[str, object]) -> FitPrecomputed:
     tol = float(params["tolerance"])  # type: ignore[arg-type]
     shrinking = bool(params["shrinking"])
     cache = float(params["cache_size"])  # type: ignore[arg-type]
-    if _libsvm is None or not params.get("direct_libsvm", True):
-        svr = SVR(kernel="precomputed", C=C, epsilon=eps, tol=tol, shrinking=shrinking)
-        svr.set_params(cache_size=cache)
+    if _libsvm is None:  # pragma: no cover - a scikit-learn without the private module
+        svr = SVR(
+            kernel="precomputed", C=C, epsilon=eps, tol=tol, shrinking=shrinking, cache_size=cache
+        )
 
         def fit_estimator(K: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
             svr.fit(K, y)
