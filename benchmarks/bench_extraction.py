@@ -21,10 +21,10 @@ from PIL import Image
 
 from histobench.benchmark.cache import FeatureCache
 from histobench.benchmark.extraction import default_batch_size, default_workers, extract_tiles
-from histobench.benchmark.specs import Runtime
 from histobench.datasets.synthetic import CLASSES, synthetic_tile
 from histobench.datasets.tile_folder import TileFolderOptions, load_tile_folder
 from histobench.extractors.builtin import SPECS
+from histobench.plugins.specs import Runtime
 
 
 def make_tiles(root: Path, n: int) -> Path:

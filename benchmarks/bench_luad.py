@@ -25,9 +25,9 @@ os.environ.setdefault("HISTOBENCH_QUIET", "1")
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from histobench.benchmark.specs import Dataset, Item  # noqa: E402
 from histobench.benchmark.splits import make_plan  # noqa: E402
-from histobench.datasets.labels import LabelMatrix  # noqa: E402
+from histobench.plugins.labels import InMemoryLabels, LabelMatrix  # noqa: E402
+from histobench.plugins.specs import Dataset, Item  # noqa: E402
 from histobench.tasks.estimators.svr import svr_cross_val_predict  # noqa: E402
 from histobench.tasks.luad import (  # noqa: E402
     LuadExpressionOptions,
@@ -101,8 +101,8 @@ def main() -> None:
     small = make_plan(patients, np.zeros(N_PATIENTS, int), patients, R, FOLDS, 0)
     items = [Item(p, Path(p), patient=p) for p in patients]
     genes = [f"G{j}" for j in range(G)]
-    ds = Dataset("bench", "cohort", items, extra={"expression": LabelMatrix(
-        "expression", Path("bench"), patients, genes, Y)})  # fmt: skip
+    matrix = LabelMatrix("expression", Path("bench"), patients, genes, Y)
+    ds = Dataset("bench", "cohort", items, labels=InMemoryLabels(expression_matrix=matrix))
     task = LuadExpressionTask(LuadExpressionOptions(n_jobs=args.n_jobs))
     t0 = time.perf_counter()
     units = task.units(ds, items)

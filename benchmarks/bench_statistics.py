@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 from statsmodels.stats.multitest import multipletests  # noqa: E402
 
-from histobench.benchmark.statistics import (  # noqa: E402
+from histobench.statistics import (  # noqa: E402
     benjamini_hochberg,
     delong_test,
     holm,

@@ -285,9 +285,9 @@ def naive_extract(
 def pipeline_extract(
     path: Path, config: TilingConfig, extractor: Any, pool: Any, out: Path, devices: Any = None
 ) -> tuple[int, list[np.ndarray], float]:
-    from histobench.benchmark.specs import Item, Runtime
     from histobench.datasets.wsi.embed import embed_slides
     from histobench.datasets.wsi.h5io import read_slide_features
+    from histobench.plugins.specs import Item, Runtime
 
     folder = Path(tempfile.mkdtemp(dir=out))  # fresh each round: nothing is reused
     cpu = _children_cpu()
@@ -390,9 +390,9 @@ def stage_costs(
 def bench_extract(path: Path, target_mpp: float, max_tiles: int, repeats: int) -> list[str]:
     from histobench.benchmark.executors import LocalExecutor
     from histobench.benchmark.extraction import default_batch_size
-    from histobench.benchmark.specs import Runtime
     from histobench.datasets.wsi.devices import DeviceEmbedder
     from histobench.plugins.manager import get_plugins
+    from histobench.plugins.specs import Runtime
 
     spec = get_plugins().extractors.get("effnet-lite0").spec
     extractor = spec.factory(spec.options_model(), Runtime())

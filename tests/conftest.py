@@ -35,7 +35,7 @@ CliResult = tuple[int, str, str]
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     """Run ``bench`` in-process; returns (exit code, stdout, stderr)."""
-    from histobench.benchmark.cli import main
+    from histobench.cli.main import main
 
     def run(*args: str) -> CliResult:
         capsys.readouterr()

@@ -23,22 +23,15 @@ EXTRACTORS = ("effnet-lite0", "random-init")
 
 
 def bench_main() -> Callable[[list[str]], int]:
-    """``bench``'s own main once it registers ``compare`` (the lead wires ``add_parsers``);
-    until then the leaderboard CLI's main, which runs the same command functions with the
-    same one-line error handling."""
-    from histobench.benchmark.cli import build_parser
+    """``bench``'s own main."""
+    from histobench.cli.main import main
 
-    sub = next(a for a in build_parser()._actions if hasattr(a, "choices") and a.choices)
-    if "compare" in sub.choices:
-        from histobench.benchmark.cli import main
-    else:
-        from histobench.leaderboard.cli import main
     return main
 
 
 def run_bench_json(home: Path, *args: str) -> dict[str, Any]:
     """``bench run ... --json`` in-process with HISTOBENCH_HOME = home; returns the record."""
-    from histobench.benchmark.cli import main
+    from histobench.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp:

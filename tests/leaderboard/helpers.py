@@ -12,9 +12,9 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from histobench.benchmark.specs import Predictions, TargetResult, TaskResult
-from histobench.benchmark.splits import SplitPlan, make_plan
+from histobench.benchmark.splits import make_plan
 from histobench.benchmark.store import ResultsStore
+from histobench.plugins.specs import Predictions, SplitPlan, TargetResult, TaskResult
 
 N_PATIENTS = 60
 

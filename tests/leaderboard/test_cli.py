@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from histobench.benchmark import cli as bench_cli
-from histobench.leaderboard.cli import add_parsers, cmd_compare, cmd_leaderboard
+from histobench.cli import main as bench_cli
+from histobench.cli.leaderboard import add_parsers, cmd_compare, cmd_leaderboard
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,12 +13,12 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from histobench.benchmark.statistics import (
+from histobench.benchmark.store import ResultsStore
+from histobench.statistics import (
     corrected_resampled_ttest,
     delong_over_repeats,
     friedman_nemenyi,
 )
-from histobench.benchmark.store import ResultsStore
 from tests.conftest import assert_one_line_error
 from tests.leaderboard.conftest import run_bench_json
 from tests.leaderboard.helpers import expression_run, mutation_run, open_store, patient_plan

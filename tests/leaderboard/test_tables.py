@@ -14,10 +14,10 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from histobench.benchmark.specs import digest
-from histobench.benchmark.statistics import corrected_resampled_ttest
 from histobench.benchmark.store import ResultsStore
 from histobench.leaderboard.tables import build_leaderboard, corrected_ci, leaderboard_rows
+from histobench.plugins.specs import digest
+from histobench.statistics import corrected_resampled_ttest
 from tests.conftest import assert_one_line_error
 from tests.leaderboard.helpers import expression_run, open_store, patient_plan
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from histobench.benchmark.statistics import corrected_resampled_ttest, null_calibration
-from histobench.benchmark.statistics.calibration import simulate_null_fold_scores
+from histobench.statistics import corrected_resampled_ttest, null_calibration
+from histobench.statistics.calibration import simulate_null_fold_scores
 
 
 def test_corrected_test_is_calibrated_and_naive_is_not() -> None:

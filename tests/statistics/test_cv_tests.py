@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from histobench.benchmark.errors import HistobenchError
-from histobench.benchmark.statistics import (
+from histobench.plugins.errors import HistobenchError
+from histobench.statistics import (
     StatisticsError,
     TestResult,
     corrected_resampled_ttest,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from histobench.benchmark.errors import DataError
-from histobench.benchmark.statistics import delong_over_repeats, delong_test
-from histobench.benchmark.statistics.delong import delong_covariance
+from histobench.statistics import delong_over_repeats, delong_test
+from histobench.statistics.delong import delong_covariance
+from histobench.statistics.results import StatisticsError
 
 
 def _brute_force_delong(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,9 +62,9 @@ def test_identical_scores_give_p_one() -> None:
 
 
 def test_delong_input_errors() -> None:
-    with pytest.raises(DataError, match="positive"):
+    with pytest.raises(StatisticsError, match="positive"):
         delong_test([1, 1, 1, 0], [0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4])
-    with pytest.raises(DataError, match="0/1"):
+    with pytest.raises(StatisticsError, match="0/1"):
         delong_test([1, 2, 1, 2], [0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4])
 
 

@@ -12,8 +12,6 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from PIL import Image
 
-from histobench.benchmark.errors import DataError
-from histobench.benchmark.statistics import friedman_nemenyi
 from histobench.leaderboard.figures import (
     critical_difference_diagram,
     observed_vs_predicted,
@@ -23,6 +21,8 @@ from histobench.leaderboard.figures import (
     repeat_distributions,
     save_figure,
 )
+from histobench.plugins.errors import DataError
+from histobench.statistics import friedman_nemenyi
 
 CLASSES = ["ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
 

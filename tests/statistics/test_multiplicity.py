@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from histobench.benchmark.errors import HistobenchError
-from histobench.benchmark.statistics import (
+from histobench.plugins.errors import HistobenchError
+from histobench.statistics import (
     StatisticsError,
     benjamini_hochberg,
     corrected_resampled_ttest,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from histobench.benchmark.errors import HistobenchError
-from histobench.benchmark.statistics import friedman_nemenyi
-from histobench.benchmark.statistics.ranking import nemenyi_q
+from histobench.plugins.errors import HistobenchError
+from histobench.statistics import friedman_nemenyi
+from histobench.statistics.ranking import nemenyi_q
 
 
 @pytest.mark.parametrize("ties", [False, True])

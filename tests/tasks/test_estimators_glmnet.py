@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from histobench.benchmark.errors import ConfigError, DataError
+from histobench.plugins.errors import ConfigError, DataError
 from histobench.tasks.estimators.glmnet import (
     GlmnetLogisticCV,
     lambda_sequence,

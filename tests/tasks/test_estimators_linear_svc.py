@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from histobench.benchmark.errors import ConfigError, DataError
+from histobench.plugins.errors import ConfigError, DataError
 from histobench.tasks.estimators.linear_svc import FastLinearSVC
 
 

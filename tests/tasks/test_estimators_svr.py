@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.svm import SVR
 
-from histobench.benchmark.errors import DataError
+from histobench.plugins.errors import DataError
 from histobench.tasks.estimators.svr import E1071SVR, svr_cross_val_predict
 from tests.tasks.rparity import r_has_package, read_csv, requires_r, run_r, write_csv
 

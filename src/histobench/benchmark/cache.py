@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from histobench.benchmark.specs import digest
+from histobench.plugins.specs import digest
 
 MAGIC = b"HBFEAT01"
 _HEADER = struct.Struct("<8sI")  # magic, feature dimension
@@ -56,11 +56,30 @@ class FeatureCache:
         self.identity = {**identity, "code_version": code_version}
         self.key = digest(self.identity, length=24)
         self.dir = root / self.key
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.corrupt_found = 0
+        # Set when this identity was cached before under other feature code: those features
+        # are not reused (they may differ) and the caller says so in one line.
+        self.superseded: list[str] = [] if self.dir.exists() else self._older_versions(root)
+        self.dir.mkdir(parents=True, exist_ok=True)
         manifest = self.dir / "identity.json"
-        if not manifest.exists():  # for humans inspecting the cache; never read back
+        if not manifest.exists():  # what this folder holds: plain JSON, for humans and notices
             _atomic_write(manifest, json.dumps(self.identity, indent=2, default=str).encode())
+
+    def _older_versions(self, root: Path) -> list[str]:
+        """Code versions under which the same extractor identity was cached before."""
+        bare = {k: v for k, v in self.identity.items() if k != "code_version"}
+        found = []
+        for manifest in root.glob("*/identity.json"):
+            try:
+                other = json.loads(manifest.read_text())
+            except (OSError, ValueError):
+                continue
+            if not isinstance(other, dict):
+                continue
+            version = other.pop("code_version", None)
+            if version is not None and json.loads(json.dumps(bare, default=str)) == other:
+                found.append(str(version))
+        return sorted(found)
 
     def path(self, item_key: str) -> Path:
         return self.dir / item_key[:2] / f"{item_key}.fv"

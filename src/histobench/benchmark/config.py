@@ -13,8 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from histobench.benchmark.errors import ConfigError
-from histobench.benchmark.specs import PluginOptions
+from histobench.plugins.errors import ConfigError
+from histobench.plugins.specs import PluginOptions
 
 
 class StrictModel(BaseModel):
@@ -36,10 +36,10 @@ class RunConfig(StrictModel):
 
     extractor: str | None = Field(
         None,
-        description="Extractor name, e.g. 'effnet-lite0' or 'timm:resnet50'; may be left out "
-        "when the data set brings its own features.",
+        description="Extractor name (see `bench list extractors`); may be left out when the "
+        "data set brings its own features.",
     )
-    task: str = Field(description="Task name, e.g. 'crc-tissue'.")
+    task: str = Field(description="Task name (see `bench list tasks`).")
     dataset: str | None = Field(
         None, description="A path, a name under HISTOBENCH_HOME/data, or 'demo'."
     )

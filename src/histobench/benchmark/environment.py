@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import platform
 import sys
 from functools import lru_cache
@@ -14,29 +15,46 @@ import histobench
 
 PACKAGE_ROOT = Path(histobench.__file__).parent
 # The modules whose code decides feature values: a change to any of them changes cache keys.
-FEATURE_CODE = ["benchmark/extraction.py", "benchmark/images.py", "extractors", "datasets/wsi"]
+# Named as modules (a package stands for all its modules) and resolved through importlib, so a
+# module that moves or disappears is an error here instead of silently leaving the key.
+FEATURE_CODE = (
+    "histobench.benchmark.extraction",
+    "histobench.benchmark.images",
+    "histobench.plugins.torch",
+    "histobench.plugins.fusion",
+    "histobench.extractors",
+    "histobench.datasets.wsi",
+)
 
 
-def _source_digest(paths: list[Path]) -> str:
+def module_files(name: str) -> list[Path]:
+    """The source files of a module, or of every module in a package."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"feature code module {name} not found: update FEATURE_CODE")
+    if spec.submodule_search_locations:
+        return sorted(f for d in spec.submodule_search_locations for f in Path(d).rglob("*.py"))
+    return [Path(spec.origin)]
+
+
+def _source_digest(files: list[Path]) -> str:
     h = hashlib.sha256()
-    for base in paths:
-        files = sorted(base.rglob("*.py")) if base.is_dir() else [base]
-        for f in files:
-            if f.is_file():
-                h.update(f.relative_to(PACKAGE_ROOT).as_posix().encode())
-                h.update(f.read_bytes())
+    for f in files:
+        h.update(f.relative_to(PACKAGE_ROOT).as_posix().encode())
+        h.update(f.read_bytes())
     return h.hexdigest()[:10]
 
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
     """Package version plus a digest of its source: distinguishes edited installs."""
-    return f"{histobench.__version__}+{_source_digest([PACKAGE_ROOT])}"
+    return f"{histobench.__version__}+{_source_digest(sorted(PACKAGE_ROOT.rglob('*.py')))}"
 
 
 @lru_cache(maxsize=1)
 def feature_code_version() -> str:
-    return f"{histobench.__version__}+{_source_digest([PACKAGE_ROOT / p for p in FEATURE_CODE])}"
+    files = [f for name in FEATURE_CODE for f in module_files(name)]
+    return f"{histobench.__version__}+{_source_digest(files)}"
 
 
 def _version(dist: str) -> str | None:
@@ -51,7 +69,7 @@ def resolve_device(requested: str) -> str:
 
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            from histobench.benchmark.errors import ConfigError
+            from histobench.plugins.errors import ConfigError
 
             raise ConfigError("--device cuda: no CUDA device is available on this machine")
         return "cuda"

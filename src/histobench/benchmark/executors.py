@@ -22,7 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from types import TracebackType
 from typing import Any, Protocol
 
-from histobench.benchmark.errors import ConfigError
+from histobench.plugins.errors import ConfigError
 
 
 class ResultLike(Protocol):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -20,25 +19,7 @@ from torch.utils.data import Dataset as TorchDataset
 from histobench.benchmark.cache import FeatureCache
 from histobench.benchmark.images import BadImage, open_rgb
 from histobench.benchmark.progress import make_progress, rate_text
-from histobench.benchmark.specs import Extractor, Item, Runtime, SkippedItem
-
-
-@dataclass
-class ExtractionResult:
-    features: np.ndarray  # (n_ok, D) float32, in the order of ``ok``
-    ok: list[int]  # indices into the input items that produced features
-    skipped: list[SkippedItem] = field(default_factory=list)
-    cached: int = 0
-    computed: int = 0
-    seconds: float = 0.0
-    corrupt_cache_files: int = 0
-    # Tiles behind each row (slides pool many tiles); None means one tile per row.
-    tile_counts: np.ndarray | None = None
-    details: dict = field(default_factory=dict)
-
-    @property
-    def tiles_per_second(self) -> float:
-        return self.computed / self.seconds if self.seconds > 0 else 0.0
+from histobench.plugins.specs import ExtractionResult, Extractor, Item, Runtime, SkippedItem
 
 
 class _TileImages(TorchDataset):

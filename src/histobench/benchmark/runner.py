@@ -15,10 +15,13 @@ from histobench.benchmark import home
 from histobench.benchmark.cache import FeatureCache
 from histobench.benchmark.config import RunConfig, validate_options
 from histobench.benchmark.environment import environment, feature_code_version, resolve_device
-from histobench.benchmark.errors import DataError, PluginError
 from histobench.benchmark.extraction import ExtractionResult, extract_tiles
 from histobench.benchmark.progress import stderr_console
-from histobench.benchmark.specs import (
+from histobench.benchmark.splits import SplitPlan, make_plan, plan_identity
+from histobench.benchmark.store import ResultsStore
+from histobench.plugins.errors import DataError, PluginError
+from histobench.plugins.manager import Plugins, get_plugins
+from histobench.plugins.specs import (
     Dataset,
     DatasetSpec,
     Extractor,
@@ -27,9 +30,6 @@ from histobench.benchmark.specs import (
     Task,
     TaskSpec,
 )
-from histobench.benchmark.splits import SplitPlan, make_plan, plan_identity
-from histobench.benchmark.store import ResultsStore
-from histobench.plugins.manager import Plugins, get_plugins
 
 
 @dataclass
@@ -132,6 +132,12 @@ def extract_features(
     if dataset.kind != "tiles":
         raise DataError(f"data sets of kind '{dataset.kind}' need their own embedder")
     cache = FeatureCache(home.features_dir(), extractor.identity(), feature_code_version())
+    if cache.superseded:
+        stderr_console.print(
+            f"{extractor.name}: features cached by other histobench code "
+            f"({', '.join(cache.superseded)}) are not reused; computing them for "
+            f"{feature_code_version()}"
+        )
     return extract_tiles(extractor, dataset.items, cache, runtime, description=dataset.name)
 
 
@@ -229,6 +235,7 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
             "task_options": resolved.task_options.model_dump(mode="json"),
             "extractor_identity": extractor.identity() if extractor else None,
         }
+        result.details.setdefault("target_kind", task.target_kind)
         result.details["extraction"] = {
             **extraction.details,
             "computed": extraction.computed,

@@ -7,50 +7,13 @@ on the same data, task and seed are scored on identical folds: every comparison 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from histobench.benchmark.errors import DataError
-from histobench.benchmark.specs import digest
-
-# Bump when the algorithm changes: a new version yields new plan ids instead of silently
-# different folds under an old id.
-PLAN_ALGORITHM = "repeated-stratified-group-kfold/v1"
-
-
-@dataclass(frozen=True)
-class SplitPlan:
-    plan_id: str
-    unit_ids: tuple[str, ...]
-    assignments: np.ndarray  # (repeats, n_units): the test fold of each unit in each repeat
-    repeats: int
-    folds: int
-    seed: int
-    algorithm: str = PLAN_ALGORITHM
-
-    @property
-    def n_units(self) -> int:
-        return len(self.unit_ids)
-
-    def split(self, repeat: int, fold: int) -> tuple[np.ndarray, np.ndarray]:
-        """(train indices, test indices) of one fold."""
-        row = self.assignments[repeat]
-        return np.flatnonzero(row != fold), np.flatnonzero(row == fold)
-
-    def iter_folds(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
-        for r in range(self.repeats):
-            for k in range(self.folds):
-                train, test = self.split(r, k)
-                yield r, k, train, test
-
-    def mean_train_test_sizes(self) -> tuple[float, float]:
-        """Average n_train and n_test, as the corrected resampled t-test needs."""
-        test = np.array([(self.assignments == k).sum(axis=1) for k in range(self.folds)])
-        n_test = float(test.mean())
-        return float(self.n_units - n_test), n_test
+from histobench.plugins.errors import DataError
+from histobench.plugins.specs import PLAN_ALGORITHM, SplitPlan, digest
 
 
 def plan_identity(

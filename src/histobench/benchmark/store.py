@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from histobench.benchmark.errors import HistobenchError
-from histobench.benchmark.specs import Predictions, SkippedItem, TargetResult, TaskResult
-from histobench.benchmark.splits import SplitPlan
+from histobench.plugins.errors import HistobenchError
+from histobench.plugins.specs import Predictions, SkippedItem, SplitPlan, TargetResult, TaskResult
 
 # Each entry upgrades the schema by one version; never edit a released entry, append a new one.
 MIGRATIONS: list[str] = [

@@ -21,6 +21,7 @@ import functools
 import hashlib
 import time
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +29,23 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from histobench.benchmark.config import format_validation_error
-from histobench.benchmark.errors import ConfigError, DataError
 from histobench.benchmark.progress import make_progress
-from histobench.benchmark.specs import (
+from histobench.datasets.demo_cohort import DemoCohortOptions, load_demo_cohort
+from histobench.datasets.labels.common import read_id_list
+from histobench.datasets.labels.expression import Orientation, Transform, load_expression
+from histobench.datasets.labels.mutations import NON_SILENT, MutationFormat, load_mutations
+from histobench.plugins.errors import ConfigError, DataError
+from histobench.plugins.labels import LabelMatrix, patient_key
+from histobench.plugins.specs import (
     Dataset,
     DatasetSpec,
+    ExtractionResult,
+    Extractor,
     Item,
     PluginOptions,
     Runtime,
     SkippedItem,
 )
-from histobench.datasets.labels.common import LabelMatrix, patient_key, read_id_list
-from histobench.datasets.labels.expression import Orientation, Transform, load_expression
-from histobench.datasets.labels.mutations import NON_SILENT, MutationFormat, load_mutations
 
 FEATURE_SUFFIXES = (".h5", ".hdf5")
 
@@ -231,13 +236,14 @@ def _feature_items(folder: Path) -> list[Item]:
     return items
 
 
-def embed_feature_files(extractor: Any, items: list[Item], runtime: Runtime) -> Any:
+def embed_feature_files(
+    extractor: Extractor | None, items: Sequence[Item], runtime: Runtime
+) -> ExtractionResult:
     """Precomputed HDF5 features → one mean vector per file, weighted later by its rows.
 
     ``tile_counts`` holds each file's number of rows, so a patient with several slide files
     becomes the mean over all its tiles. Unreadable or empty files are skipped and reported.
     """
-    from histobench.benchmark.extraction import ExtractionResult
     from histobench.datasets.wsi.h5io import read_slide_features
 
     start = time.perf_counter()
@@ -319,7 +325,7 @@ def load_cohort(source: str, options: PluginOptions | None = None) -> Dataset:
     section = read_cohort_file(path)
     name = section.name or path.stem
     labels = CohortLabels(section, path)
-    extra = {"labels": labels, "cohort_file": str(path), "cohort": section.model_dump(mode="json")}
+    extra = {"cohort_file": str(path), "cohort": section.model_dump(mode="json")}
     if section.features is not None:
         folder = section.features
         items = _feature_items(folder) if folder.is_dir() else _feature_items_file(folder)
@@ -328,6 +334,7 @@ def load_cohort(source: str, options: PluginOptions | None = None) -> Dataset:
             kind="cohort",
             items=items,
             root=path.parent,
+            labels=labels,
             extra=extra,
             embed=embed_feature_files,
             precomputed_label=section.extractor or folder.name,
@@ -335,7 +342,13 @@ def load_cohort(source: str, options: PluginOptions | None = None) -> Dataset:
     embed = _slide_embedder(section, path)
     items = _slide_items(section.slides)  # type: ignore[arg-type]
     return Dataset(
-        name=name, kind="cohort", items=items, root=path.parent, extra=extra, embed=embed
+        name=name,
+        kind="cohort",
+        items=items,
+        root=path.parent,
+        labels=labels,
+        extra=extra,
+        embed=embed,
     )
 
 
@@ -343,19 +356,7 @@ def _feature_items_file(path: Path) -> list[Item]:
     raise DataError(f"{path}: cohort.features must be a folder of .h5 files")
 
 
-def _load_demo_cohort(source: str, options: PluginOptions) -> Dataset:
-    from histobench.datasets.demo_cohort import load_demo_cohort
-
-    return load_demo_cohort(source, options)
-
-
-def _demo_options() -> type[PluginOptions]:
-    from histobench.datasets.demo_cohort import DemoCohortOptions
-
-    return DemoCohortOptions
-
-
-COHORT_DATASET_SPECS: list[DatasetSpec] = [
+COHORT_DATASET_SPECS: list[DatasetSpec[Any]] = [
     DatasetSpec(
         name="cohort",
         description="A cohort TOML: slides or precomputed HDF5 features, with mutation "
@@ -368,7 +369,7 @@ COHORT_DATASET_SPECS: list[DatasetSpec] = [
         name="demo-cohort",
         description="Synthetic LUAD-like cohort (24 patients, pyramidal TIFFs, MAF, "
         "expression) with planted signal; generated once, seeded.",
-        factory=_load_demo_cohort,
-        options_model=_demo_options(),
+        factory=load_demo_cohort,
+        options_model=DemoCohortOptions,
     ),
 ]

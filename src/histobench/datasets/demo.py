@@ -15,9 +15,9 @@ import numpy as np
 from pydantic import Field
 
 from histobench.benchmark import home
-from histobench.benchmark.specs import Dataset, PluginOptions
 from histobench.datasets.synthetic import CLASSES, synthetic_tile
 from histobench.datasets.tile_folder import TileFolderOptions, load_tile_folder
+from histobench.plugins.specs import Dataset, PluginOptions
 
 GENERATOR_VERSION = 1
 # Disjoint seeds: the fine-tuning split never shares a tile with the evaluation split.
@@ -49,8 +49,7 @@ def demo_tiles(split: str = "eval", tiles_per_class: int = 24) -> Path:
     return root
 
 
-def load_demo(source: str, options: PluginOptions) -> Dataset:
-    assert isinstance(options, DemoOptions)
+def load_demo(source: str, options: DemoOptions) -> Dataset:
     root = demo_tiles(options.split, options.tiles_per_class)
     dataset = load_tile_folder(str(root), TileFolderOptions())
     dataset.name = f"demo-crc-{options.split}"

@@ -23,7 +23,7 @@ from PIL import Image
 from pydantic import Field
 
 from histobench.benchmark import home
-from histobench.benchmark.specs import Dataset, PluginOptions
+from histobench.plugins.specs import Dataset, PluginOptions
 
 GENERATOR_VERSION = 2
 SEED = 2024
@@ -230,8 +230,7 @@ def demo_cohort(patients: int = 24) -> Path:
     return root / "cohort.toml"
 
 
-def load_demo_cohort(source: str, options: PluginOptions) -> Dataset:
+def load_demo_cohort(source: str, options: DemoCohortOptions) -> Dataset:
     from histobench.datasets.cohort import load_cohort
 
-    assert isinstance(options, DemoCohortOptions)
     return load_cohort(str(demo_cohort(options.patients)))

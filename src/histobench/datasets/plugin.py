@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from histobench.benchmark.specs import DatasetSpec
 from histobench.plugins import hookimpl
+from histobench.plugins.specs import DatasetSpec
 
 
 @hookimpl

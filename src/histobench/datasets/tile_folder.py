@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from histobench.benchmark.errors import DataError
-from histobench.benchmark.specs import Dataset, Item, PluginOptions, SkippedItem
+from histobench.plugins.errors import DataError
+from histobench.plugins.specs import Dataset, Item, PluginOptions, SkippedItem
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg"}
 
@@ -39,8 +39,7 @@ def looks_like_tile_folder(path: Path) -> bool:
     )
 
 
-def load_tile_folder(source: str, options: PluginOptions) -> Dataset:
-    assert isinstance(options, TileFolderOptions)
+def load_tile_folder(source: str, options: TileFolderOptions) -> Dataset:
     root = Path(source).expanduser()
     if not root.exists():
         raise DataError(f"{root}: data set folder not found")

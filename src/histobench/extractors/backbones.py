@@ -15,10 +15,10 @@ from pathlib import Path
 import timm
 import torch
 
-from histobench.benchmark.errors import WeightsError
-from histobench.benchmark.specs import digest
-from histobench.extractors.torch_extractor import Preprocessing
 from histobench.extractors.weights import file_digest, find_cached, load_into, load_state_dict
+from histobench.plugins.errors import WeightsError
+from histobench.plugins.specs import digest
+from histobench.plugins.torch import Preprocessing
 
 
 @dataclass

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
 from histobench.benchmark import home
-from histobench.benchmark.specs import Extractor, ExtractorSpec, PluginOptions, Runtime
 from histobench.extractors.backbones import Backbone, build_backbone
-from histobench.extractors.torch_extractor import TorchExtractor
+from histobench.plugins.specs import Extractor, ExtractorSpec, PluginOptions, Runtime
+from histobench.plugins.torch import TorchExtractor
 
 
 class InputOptions(PluginOptions):
@@ -43,15 +44,13 @@ def _wrap(name: str, backbone: Backbone, runtime: Runtime) -> Extractor:
     )
 
 
-def _effnet(options: PluginOptions, runtime: Runtime) -> Extractor:
-    assert isinstance(options, InputOptions)
+def _effnet(options: InputOptions, runtime: Runtime) -> Extractor:
     return _wrap(
         "effnet-lite0", build_backbone("effnet-lite0", input_size=options.input_size), runtime
     )
 
 
-def _imgnet(options: PluginOptions, runtime: Runtime) -> Extractor:
-    assert isinstance(options, WeightsOptions)
+def _imgnet(options: WeightsOptions, runtime: Runtime) -> Extractor:
     backbone = build_backbone(
         "xception",
         weights=options.weights,
@@ -61,8 +60,7 @@ def _imgnet(options: PluginOptions, runtime: Runtime) -> Extractor:
     return _wrap("imgnet", backbone, runtime)
 
 
-def _timm(options: PluginOptions, runtime: Runtime) -> Extractor:
-    assert isinstance(options, TimmOptions)
+def _timm(options: TimmOptions, runtime: Runtime) -> Extractor:
     name = f"timm:{options.model_name}"
     backbone = build_backbone(
         name, weights=options.weights, weights_dir=home.weights_dir(), input_size=options.input_size
@@ -70,15 +68,14 @@ def _timm(options: PluginOptions, runtime: Runtime) -> Extractor:
     return _wrap(name, backbone, runtime)
 
 
-def _random(options: PluginOptions, runtime: Runtime) -> Extractor:
-    assert isinstance(options, RandomInitOptions)
+def _random(options: RandomInitOptions, runtime: Runtime) -> Extractor:
     backbone = build_backbone(
         options.backbone, pretrained=False, seed=runtime.seed, input_size=options.input_size
     )
     return _wrap("random-init", backbone, runtime)
 
 
-SPECS = [
+SPECS: list[ExtractorSpec[Any]] = [
     ExtractorSpec(
         name="effnet-lite0",
         description="EfficientNet-Lite0, ImageNet weights embedded (1280 features); the default.",

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from histobench.benchmark.specs import ExtractorSpec
-from histobench.plugins import hookimpl
+from typing import Any
+
+from histobench.plugins import CommandSpec, ExtractorSpec, hookimpl
 
 
 @hookimpl
-def histobench_extractors() -> list[ExtractorSpec]:
+def histobench_extractors() -> list[ExtractorSpec[Any]]:
     from histobench.extractors.builtin import SPECS
     from histobench.extractors.ftx.extractor import FTX_SPEC
 
     return [*SPECS, FTX_SPEC]
+
+
+@hookimpl
+def histobench_commands() -> list[CommandSpec]:
+    from histobench.extractors.ftx.cli import FINETUNE_COMMAND
+
+    return [FINETUNE_COMMAND]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from histobench.benchmark.errors import WeightsError
+from histobench.plugins.errors import WeightsError
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 

@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from histobench.benchmark.errors import ConfigError, DataError, HistobenchError
-from histobench.benchmark.statistics import (
+from histobench.benchmark.store import ResultsStore, RunRecord
+from histobench.plugins.errors import ConfigError, DataError, HistobenchError
+from histobench.statistics import (
     StatisticsError,
     TestResult,
     benjamini_hochberg,
@@ -40,8 +41,7 @@ from histobench.benchmark.statistics import (
     sign_test,
     wilcoxon_signed_rank,
 )
-from histobench.benchmark.statistics.results import _jsonable
-from histobench.benchmark.store import ResultsStore, RunRecord
+from histobench.statistics.results import _jsonable
 
 TESTS = ("nb-ttest", "wilcoxon", "permutation", "delong")
 BLOCKS = ("repeats", "targets")
@@ -258,7 +258,10 @@ def _per_target_delong(store: ResultsStore, a: RunRecord, b: RunRecord) -> dict[
                 "ci_low": r.ci_low, "ci_high": r.ci_high, "statistic": r.statistic, "p": p,
                 "mean_difference": d, "median_repeat_p": r.median_p, "note": "",
             }  # fmt: skip
-        except HistobenchError as err:  # a gene with too few mutated patients in this cohort
+        except (
+            HistobenchError,
+            StatisticsError,
+        ) as err:  # a gene with too few mutated patients in this cohort
             p, d = math.nan, math.nan
             row = {"target": t, "p": p, "mean_difference": d, "note": str(err)}
         rows.append(row)

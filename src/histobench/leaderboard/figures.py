@@ -18,10 +18,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from histobench.benchmark.errors import DataError
+from histobench.plugins.errors import DataError
 
 if TYPE_CHECKING:
-    from histobench.benchmark.statistics.ranking import FriedmanNemenyiResult
+    from histobench.statistics.ranking import FriedmanNemenyiResult
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 

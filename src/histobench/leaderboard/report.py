@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from histobench.benchmark.errors import DataError, HistobenchError
 from histobench.benchmark.store import ResultsStore, RunRecord
 from histobench.leaderboard import figures
 from histobench.leaderboard.compare import is_auc_metric
 from histobench.leaderboard.tables import Leaderboard, build_leaderboard, fmt, fmt_p, plural
+from histobench.plugins.errors import DataError, HistobenchError
+from histobench.statistics.results import StatisticsError
 
 MAX_SCATTER_GENES = 6
 
@@ -151,8 +152,8 @@ def _gene_figures(
 
 def _cd_figure(store: ResultsStore, group: list[RunRecord]) -> Any:
     """The CD diagram when ≥ 3 extractors share the plan and there are ≥ 2 repeats."""
-    from histobench.benchmark.statistics import friedman_nemenyi
     from histobench.leaderboard.compare import block_table
+    from histobench.statistics import friedman_nemenyi
 
     paired = [r for r in group if r.plan_id == group[0].plan_id]
     if len(paired) < 3 or paired[0].repeats < 2:
@@ -162,7 +163,7 @@ def _cd_figure(store: ResultsStore, group: list[RunRecord]) -> Any:
         fn = friedman_nemenyi(
             table, [r.extractor for r in paired], greater_is_better=paired[0].greater_is_better
         )
-    except HistobenchError:
+    except (HistobenchError, StatisticsError):
         return None
     return figures.critical_difference_diagram(fn)
 

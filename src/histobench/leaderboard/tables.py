@@ -5,8 +5,8 @@ repeats, a 95 % CI of the mean, rank within the task, the p-value against the ta
 extractor under the default corrected resampled t-test with Holm adjustment over the
 challengers, repeats × folds, a per-target summary against the best (targets better / worse and
 the exact sign test), and provenance (code version, config hash, split plan, date, device,
-precision). ``Leaderboard.details`` holds the per-target tables (per-class accuracy for
-crc-tissue, per-gene r or AUC for the LUAD tasks).
+precision). ``Leaderboard.details`` holds the per-target tables (per class or per gene, as the
+task's ``target_kind`` says).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from histobench.benchmark.specs import digest
-from histobench.benchmark.statistics import corrected_resampled_ttest, holm
-from histobench.benchmark.statistics.results import _jsonable
 from histobench.benchmark.store import ResultsStore, RunRecord
+from histobench.plugins.specs import digest
+from histobench.statistics import corrected_resampled_ttest, holm
+from histobench.statistics.results import _jsonable
 
 CONFIDENCE = 0.95
 MD_MAX_TARGETS = 30  # longer per-target tables go to JSON/HTML; a README needs the gist
@@ -213,7 +213,7 @@ def task_details(
                 versus[run.extractor] = per_target(store, run, best, "nb-ttest")
         out[task] = {
             "metric": group[0]["metric"],
-            "target_kind": _target_kind(task),
+            "target_kind": ordered[0].details.get("target_kind", "target"),
             "extractors": [run.extractor for run in ordered],
             "best": best.extractor,
             "targets": table,
@@ -221,12 +221,6 @@ def task_details(
             "versus_best": versus,
         }
     return _jsonable(out)
-
-
-def _target_kind(task: str) -> str:
-    if "expression" in task or "mutation" in task:
-        return "gene"
-    return "class" if task == "crc-tissue" else "target"
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,12 +13,13 @@ from typing import Any, Generic, TypeVar
 
 import pluggy
 
-from histobench.benchmark.errors import PluginError
-from histobench.benchmark.specs import DatasetSpec, ExtractorSpec, TaskSpec
 from histobench.plugins import hookspecs
+from histobench.plugins.commands import CommandSpec, DatasetFlags
+from histobench.plugins.errors import PluginError
+from histobench.plugins.specs import DatasetSpec, ExtractorSpec, TaskSpec
 
 ENTRY_POINT_GROUP = "histobench"
-SpecT = TypeVar("SpecT", ExtractorSpec, TaskSpec, DatasetSpec)
+SpecT = TypeVar("SpecT", ExtractorSpec[Any], TaskSpec[Any], DatasetSpec[Any], CommandSpec)
 
 
 @dataclass(frozen=True)
@@ -71,9 +72,11 @@ class Plugins:
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
-        self.extractors: Registry[ExtractorSpec] = Registry("extractor")
-        self.tasks: Registry[TaskSpec] = Registry("task")
-        self.datasets: Registry[DatasetSpec] = Registry("dataset")
+        self.extractors: Registry[ExtractorSpec[Any]] = Registry("extractor")
+        self.tasks: Registry[TaskSpec[Any]] = Registry("task")
+        self.datasets: Registry[DatasetSpec[Any]] = Registry("dataset")
+        self.commands: Registry[CommandSpec] = Registry("command")
+        self.command_flags: list[DatasetFlags] = []
         dists = {
             id(plugin): f"{d.project_name} {d.version}" for plugin, d in pm.list_plugin_distinfo()
         }
@@ -84,6 +87,7 @@ class Plugins:
                 ("histobench_extractors", self.extractors),
                 ("histobench_tasks", self.tasks),
                 ("histobench_datasets", self.datasets),
+                ("histobench_commands", self.commands),
             ):
                 caller = pm.subset_hook_caller(
                     hook, remove_plugins=[p for p in pm.get_plugins() if p is not plugin]
@@ -91,6 +95,12 @@ class Plugins:
                 for specs in caller():
                     for spec in specs or []:
                         registry.add(Provided(spec, name, dist))  # type: ignore[arg-type]
+        for flags in pm.hook.histobench_command_flags():
+            self.command_flags.extend(flags or [])
+
+    def flags_for(self, command: str) -> list[DatasetFlags]:
+        """The data set flag groups that plugins add to ``command``."""
+        return [f for f in self.command_flags if f.command == command]
 
 
 def make_plugin_manager(extra_plugins: list[Any] | None = None) -> pluggy.PluginManager:

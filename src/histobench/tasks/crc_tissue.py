@@ -19,19 +19,19 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from histobench.benchmark.errors import DataError
 from histobench.benchmark.progress import stderr_console
-from histobench.benchmark.specs import (
+from histobench.plugins.errors import DataError
+from histobench.plugins.specs import (
     Dataset,
     Item,
     PluginOptions,
     Predictions,
+    SplitPlan,
     TargetResult,
     Task,
     TaskResult,
     Units,
 )
-from histobench.benchmark.splits import SplitPlan
 from histobench.tasks.estimators.linear_svc import FastLinearSVC
 
 
@@ -85,6 +85,7 @@ def _fit_fold(
 class CrcTissueTask(Task):
     name = "crc-tissue"
     metric = "accuracy"
+    target_kind = "class"
 
     def __init__(self, options: CrcTissueOptions) -> None:
         self.options = options
@@ -166,6 +167,5 @@ class CrcTissueTask(Task):
         }
 
 
-def make_task(options: PluginOptions) -> Task:
-    assert isinstance(options, CrcTissueOptions)
+def make_task(options: CrcTissueOptions) -> Task:
     return CrcTissueTask(options)

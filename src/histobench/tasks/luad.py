@@ -25,24 +25,40 @@ import numpy as np
 from pydantic import Field
 from scipy import stats
 
-from histobench.benchmark.errors import DataError
 from histobench.benchmark.progress import make_progress
-from histobench.benchmark.specs import (
+from histobench.plugins.errors import DataError
+from histobench.plugins.labels import LabelMatrix, patient_key
+from histobench.plugins.specs import (
     Dataset,
     Item,
     PluginOptions,
     Predictions,
+    SplitPlan,
     TargetResult,
     Task,
     TaskResult,
     TaskSpec,
     Units,
 )
-from histobench.benchmark.splits import SplitPlan
-from histobench.datasets.labels.common import LabelMatrix, patient_key, read_id_list
 
 Alternative = Literal["greater", "two-sided"]
 SignificanceRule = Literal["majority", "median", "all"]
+
+
+def read_gene_list(path: Path) -> list[str]:
+    """One gene per line (the first field of a CSV or TSV line); a 'gene' header is dropped."""
+    if not path.is_file():
+        raise DataError(f"{path}: genes file not found")
+    genes = []
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        text = line.strip()
+        if text and not text.startswith("#"):
+            genes.append(text.replace("\t", ",").split(",")[0].strip().strip('"'))
+    if genes and genes[0].lower() in {"gene", "genes", "symbol", "hugo_symbol"}:
+        genes = genes[1:]
+    if not genes:
+        raise DataError(f"{path}: genes file lists nothing")
+    return genes
 
 
 class LuadOptions(PluginOptions):
@@ -195,6 +211,7 @@ class _LuadTask(Task):
     """Alignment of features and labels by patient; gene selection; shared reporting."""
 
     label_kind = ""
+    target_kind = "gene"
 
     def __init__(self, options: LuadOptions) -> None:
         self.options = options
@@ -210,22 +227,18 @@ class _LuadTask(Task):
         if self.options.genes is not None:
             return list(self.options.genes)
         if self.options.genes_file is not None:
-            return read_id_list(Path(self.options.genes_file), "genes")
-        labels = dataset.extra.get("labels")
-        return labels.genes() if labels is not None and hasattr(labels, "genes") else None
+            return read_gene_list(Path(self.options.genes_file))
+        return dataset.labels.genes() if dataset.labels is not None else None
 
     def _label_matrix(self, dataset: Dataset, genes: list[str] | None) -> LabelMatrix:
-        labels = dataset.extra.get("labels")
-        loader = getattr(labels, self.label_kind, None)
-        if loader is not None:
-            return loader(genes)  # type: ignore[no-any-return]
-        direct = dataset.extra.get(self.label_kind)
-        if isinstance(direct, LabelMatrix):
-            return direct
-        raise DataError(
-            f"{dataset.name}: {self.name} needs {self.label_kind} labels "
-            f"(a cohort file with '{self.label_kind}')"
-        )
+        if dataset.labels is None:
+            raise DataError(
+                f"{dataset.name}: {self.name} needs {self.label_kind} labels "
+                f"(a cohort file with '{self.label_kind}')"
+            )
+        if self.label_kind == "mutations":
+            return dataset.labels.mutations(genes)
+        return dataset.labels.expression(genes)
 
     def check(self, dataset: Dataset) -> None:
         # Reads (and validates) the label files now; cohorts cache them for ``units``.
@@ -580,13 +593,11 @@ class LuadMutationTask(_LuadTask):
         }
 
 
-def make_expression_task(options: PluginOptions) -> Task:
-    assert isinstance(options, LuadExpressionOptions)
+def make_expression_task(options: LuadExpressionOptions) -> Task:
     return LuadExpressionTask(options)
 
 
-def make_mutation_task(options: PluginOptions) -> Task:
-    assert isinstance(options, LuadMutationOptions)
+def make_mutation_task(options: LuadMutationOptions) -> Task:
     return LuadMutationTask(options)
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from histobench.benchmark.specs import TaskSpec
 from histobench.plugins import hookimpl
+from histobench.plugins.specs import TaskSpec
 
 
 @hookimpl

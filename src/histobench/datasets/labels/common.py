@@ -5,67 +5,16 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from histobench.benchmark.errors import DataError
-from histobench.datasets.wsi.patients import patient_from_barcode
+from histobench.plugins.errors import DataError
+from histobench.plugins.labels import is_barcode
 
 # Cells that mean "no value" in the tables TCGA tools write.
 MISSING = {"", "na", "nan", "n/a", "none", "null", "--", "'--", "not reported"}
-
-
-@dataclass
-class LabelMatrix:
-    """Patient-level labels: ``values[i, j]`` is gene ``genes[j]`` of ``patients[i]``.
-
-    Mutations hold 1 (mutated), 0 (not) or NaN (unknown); expression holds transformed values
-    or NaN. ``report`` says what the reader detected, dropped, merged or averaged; it is
-    recorded with every run that uses the labels.
-    """
-
-    kind: str  # "mutation" or "expression"
-    source: Path
-    patients: list[str]
-    genes: list[str]
-    values: np.ndarray
-    report: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.values.shape != (len(self.patients), len(self.genes)):
-            raise ValueError(
-                f"values {self.values.shape} vs {len(self.patients)} patients × "
-                f"{len(self.genes)} genes"
-            )
-
-    def gene_index(self) -> dict[str, int]:
-        return {g: j for j, g in enumerate(self.genes)}
-
-    def patient_index(self) -> dict[str, int]:
-        return {p: i for i, p in enumerate(self.patients)}
-
-
-def patient_key(name: str) -> str:
-    """A patient id: the 12-character TCGA patient barcode where there is one, else as given."""
-    name = str(name).strip()
-    return patient_from_barcode(name) or name
-
-
-def is_barcode(name: object) -> bool:
-    return patient_from_barcode(str(name)) is not None
-
-
-def sample_type(barcode: str) -> str | None:
-    """``TCGA-55-8507-01A`` → ``"01"`` (the sample type code), None without a sample part."""
-    parts = str(barcode).strip().split("-")
-    if len(parts) >= 4 and parts[0].upper() == "TCGA" and len(parts[3]) >= 2:
-        code = parts[3][:2]
-        return code if code.isdigit() else None
-    return None
 
 
 def open_text(path: Path) -> io.TextIOBase:

@@ -15,17 +15,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from histobench.benchmark.errors import ConfigError, DataError
 from histobench.datasets.labels.common import (
     MISSING,
-    LabelMatrix,
     first_examples,
-    is_barcode,
     leading_comment_lines,
-    patient_key,
     read_table,
-    sample_type,
 )
+from histobench.plugins.errors import ConfigError, DataError
+from histobench.plugins.labels import LabelMatrix, is_barcode, patient_key, sample_type
 
 Orientation = Literal["auto", "genes-by-samples", "samples-by-genes"]
 Transform = Literal["log2p1", "none"]

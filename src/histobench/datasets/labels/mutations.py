@@ -15,16 +15,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from histobench.benchmark.errors import ConfigError, DataError
 from histobench.datasets.labels.common import (
     MISSING,
-    LabelMatrix,
     first_examples,
-    is_barcode,
-    patient_key,
     read_id_list,
     read_table,
 )
+from histobench.plugins.errors import ConfigError, DataError
+from histobench.plugins.labels import LabelMatrix, is_barcode, patient_key
 
 MutationFormat = Literal["auto", "maf", "wide", "long"]
 

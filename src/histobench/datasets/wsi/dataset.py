@@ -13,10 +13,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from histobench.benchmark.specs import Dataset, DatasetSpec, Item, PluginOptions
 from histobench.datasets.wsi.reader import SLIDE_SUFFIXES
 from histobench.datasets.wsi.stain import StainConfig
 from histobench.datasets.wsi.tiling import TilingConfig
+from histobench.plugins.specs import Dataset, DatasetSpec, Item, PluginOptions
 
 # Suffixes that mark a folder of slides one level down (GDC downloads put each slide in a
 # <uuid>/ folder). TIFF is left out there: class folders of .tif tiles are a tile data set.

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from histobench.benchmark.errors import ConfigError, PluginError
-from histobench.benchmark.specs import Extractor
+from histobench.plugins.errors import ConfigError, PluginError
+from histobench.plugins.specs import Extractor
 
 # A batch is either embedded already (in-process) or on its way back from a device.
 Pending = np.ndarray | Future
@@ -81,7 +81,7 @@ def preprocess_batch(extractor: Extractor, tiles: Sequence[np.ndarray] | np.ndar
     import torch
     from PIL import Image
 
-    from histobench.extractors.torch_extractor import Preprocessing
+    from histobench.plugins.torch import Preprocessing
 
     pre = getattr(extractor, "preprocessing", None)
     array = np.asarray(tiles) if not isinstance(tiles, np.ndarray) else tiles

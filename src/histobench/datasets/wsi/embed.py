@@ -28,9 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from histobench.benchmark.errors import DataError, PluginError
 from histobench.benchmark.extraction import ExtractionResult, default_batch_size
-from histobench.benchmark.specs import Extractor, Item, Runtime, SkippedItem, digest
 from histobench.datasets.wsi.devices import (
     DeviceEmbedder,
     InProcessEmbedder,
@@ -50,6 +48,8 @@ from histobench.datasets.wsi.pipeline import TileBatch, normalise_chunk, read_ti
 from histobench.datasets.wsi.reader import Slide, open_slide
 from histobench.datasets.wsi.stain import StainConfig, StainNormalizer
 from histobench.datasets.wsi.tiling import TileGeometry, TilingConfig, plan_tiles
+from histobench.plugins.errors import DataError, PluginError
+from histobench.plugins.specs import Extractor, Item, Runtime, SkippedItem, digest
 
 FORMAT_VERSION = 1
 # Default executor spec when the caller names none (e.g. "inline" in small test runs).

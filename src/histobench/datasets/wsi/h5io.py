@@ -20,7 +20,7 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
-from histobench.benchmark.errors import DataError
+from histobench.plugins.errors import DataError
 
 FeatureDtype = Literal["float16", "float32"]
 

@@ -16,9 +16,9 @@ from typing import Generic, TypeVar
 
 import openslide
 
-from histobench.benchmark.errors import DataError, HistobenchError
-from histobench.datasets.wsi.patients import patient_from_barcode
 from histobench.datasets.wsi.reader import SLIDE_SUFFIXES
+from histobench.plugins.errors import DataError, HistobenchError
+from histobench.plugins.labels import patient_from_barcode
 
 T = TypeVar("T")
 

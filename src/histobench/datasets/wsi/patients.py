@@ -7,26 +7,17 @@ between cross-validation folds).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from histobench.benchmark.errors import DataError
+from histobench.plugins.errors import DataError
+from histobench.plugins.labels import patient_from_barcode
 
 if TYPE_CHECKING:
     from histobench.datasets.wsi.manifest import SlideRecord
-
-# TCGA-<tissue source site>-<participant>: the first 12 characters of every TCGA barcode.
-_TCGA_PATIENT = re.compile(r"^(TCGA-[A-Z0-9]{2}-[A-Z0-9]{4})(?![A-Z0-9])", re.IGNORECASE)
-
-
-def patient_from_barcode(name: str) -> str | None:
-    """``TCGA-55-8507-01Z-00-DX1.3C61….svs`` → ``TCGA-55-8507``; None if not a TCGA barcode."""
-    match = _TCGA_PATIENT.match(name.strip())
-    return match.group(1).upper() if match else None
 
 
 def patient_of(record: SlideRecord) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 import openslide
 from PIL import Image
 
-from histobench.benchmark.errors import DataError
+from histobench.plugins.errors import DataError
 
 # Formats OpenSlide reads natively; used when scanning a folder for slides.
 SLIDE_SUFFIXES: tuple[str, ...] = (

@@ -21,7 +21,7 @@ import torchstain
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from histobench.benchmark.errors import DataError
+from histobench.plugins.errors import DataError
 
 
 class StainConfig(BaseModel):

@@ -7,8 +7,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from histobench.benchmark.errors import WeightsError
 from histobench.extractors.ftx.checkpoint import atomic_write_text
+from histobench.plugins.errors import WeightsError
 
 CARD = "model_card.json"
 WEIGHTS = "weights.safetensors"

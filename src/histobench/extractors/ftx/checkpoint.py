@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from histobench.benchmark.errors import ConfigError
+from histobench.plugins.errors import ConfigError
 
 CHECKPOINT_JSON = "checkpoint.json"
 MODEL = "model."

@@ -1,20 +1,18 @@
 """``bench finetune``: the two-step FTX recipe from the command line.
 
-The lead wires it with ``add_finetune_parser(subparsers)``; ``main`` runs it stand-alone
-(``python -m histobench.extractors.ftx.cli``) with the same one-line error contract as ``bench``.
+The ftx plugin contributes it to ``bench`` through the ``histobench_commands`` hook
+(``FINETUNE_COMMAND``); torch is imported only when the command runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from histobench.benchmark.errors import HistobenchError
 from histobench.extractors.ftx.recipe import FinetuneRecipe, RunOptions, validated
+from histobench.plugins.commands import CommandSpec
 
 _RECIPE_FLAGS = (
     "backbone", "step1_epochs", "step2_epochs", "batch_size", "lr1", "lr2", "val_fraction",
@@ -22,15 +20,9 @@ _RECIPE_FLAGS = (
 )  # fmt: skip
 
 
-def add_finetune_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``finetune`` on a subparsers object; defaults come from FinetuneRecipe."""
+def add_finetune_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``bench finetune``; defaults come from FinetuneRecipe."""
     d = FinetuneRecipe.model_fields
-    p = subparsers.add_parser(
-        "finetune",
-        help="fine-tune a backbone with the two-step FTX recipe",
-        description="Step 1 trains the head (Part B) on a frozen backbone (Part A); step 2 "
-        "fine-tunes the backbone under the frozen head. Rerunning the same command resumes.",
-    )
     p.add_argument("--data", type=Path, required=True, help="tile folder <root>/<CLASS>/<tile>")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument(
@@ -68,8 +60,6 @@ def add_finetune_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="replace a different run's outputs in --out"
     )
     p.add_argument("--json", action="store_true", help="print the model card as JSON")
-    p.set_defaults(func=cmd_finetune)
-    return p  # fmt: skip
 
 
 def recipe_from_args(args: argparse.Namespace) -> tuple[FinetuneRecipe, RunOptions]:
@@ -117,22 +107,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench")
-    add_finetune_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["finetune", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return cmd_finetune(args)
-    except HistobenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except Exception as exc:
-        if os.environ.get("HISTOBENCH_DEBUG"):
-            raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"internal error: {type(exc).__name__}: {first}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+FINETUNE_COMMAND = CommandSpec(
+    name="finetune",
+    help="fine-tune a backbone with the two-step FTX recipe",
+    description="Step 1 trains the head (Part B) on a frozen backbone (Part A); step 2 "
+    "fine-tunes the backbone under the frozen head. Rerunning the same command resumes.",
+    add_arguments=add_finetune_arguments,
+    run=cmd_finetune,
+)

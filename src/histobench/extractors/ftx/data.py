@@ -18,11 +18,10 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
-from histobench.benchmark.errors import ConfigError, DataError
 from histobench.benchmark.images import BadImage, open_rgb
-from histobench.benchmark.specs import Item, SkippedItem
-from histobench.datasets.tile_folder import TileFolderOptions, load_tile_folder
-from histobench.datasets.wsi.patients import patient_from_barcode
+from histobench.plugins.errors import ConfigError, DataError
+from histobench.plugins.labels import patient_from_barcode
+from histobench.plugins.specs import Dataset, Item, SkippedItem
 
 
 @dataclass
@@ -113,6 +112,21 @@ def _decode_only(image: object) -> torch.Tensor:
     return torch.zeros(1)
 
 
+def tile_dataset(root: Path) -> Dataset:
+    """The labelled tiles under ``root``, read by whichever data set plugin recognises them."""
+    from histobench.plugins.manager import get_plugins
+
+    if not root.is_dir():
+        raise DataError(f"{root}: training data folder not found")
+    for entry in get_plugins().datasets.entries():
+        spec = entry.spec
+        if spec.detect is not None and spec.detect(root):
+            dataset = spec.factory(str(root), spec.options_model())
+            if dataset.kind == "tiles":
+                return dataset
+    raise DataError(f"{root}: not a folder of labelled tiles (<root>/<CLASS>/<tile>)")
+
+
 def load_training_data(
     root: Path,
     val_fraction: float,
@@ -122,7 +136,7 @@ def load_training_data(
     known_bad: dict[str, str] | None = None,
 ) -> TrainingData:
     """Scan the folder, drop bad tiles, check classes, split train/val."""
-    dataset = load_tile_folder(str(root), TileFolderOptions())
+    dataset = tile_dataset(root)
     items = sorted(dataset.items, key=lambda it: it.item_id)
     digest = data_digest(items)
     skipped = list(dataset.skipped)

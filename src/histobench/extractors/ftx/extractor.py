@@ -8,13 +8,13 @@ from typing import Any
 from pydantic import Field
 
 from histobench.benchmark import home
-from histobench.benchmark.errors import WeightsError
-from histobench.benchmark.specs import Extractor, ExtractorSpec, PluginOptions, Runtime
 from histobench.extractors.backbones import build_backbone
 from histobench.extractors.ftx.card import WEIGHTS, read_card
 from histobench.extractors.ftx.model import FTXFeatures, FTXModel, make_head
-from histobench.extractors.torch_extractor import Preprocessing, TorchExtractor
 from histobench.extractors.weights import file_digest, load_state_dict
+from histobench.plugins.errors import WeightsError
+from histobench.plugins.specs import Extractor, ExtractorSpec, PluginOptions, Runtime
+from histobench.plugins.torch import Preprocessing, TorchExtractor
 
 
 class FTXOptions(PluginOptions):
@@ -41,7 +41,8 @@ def load_ftx(folder: Path, expected_classes: list[str] | None = None) -> tuple[F
     if not folder.is_dir():
         raise WeightsError(
             f"{folder}: FTX weights folder not found; create it with 'bench finetune --out "
-            f"{folder}' or pass the folder with --weights"
+            f"{folder}' or pass the folder with --weights ('bench demo' leaves demo-size FTX "
+            "weights in ftx-demo-* beside it)"
         )
     card = read_card(folder)
     weights = folder / WEIGHTS
@@ -84,8 +85,7 @@ def preprocessing_from_card(card: dict[str, Any]) -> Preprocessing:
     )
 
 
-def build_ftx(options: PluginOptions, runtime: Runtime) -> Extractor:
-    assert isinstance(options, FTXOptions)
+def build_ftx(options: FTXOptions, runtime: Runtime) -> Extractor:
     folder = resolve_folder(options)
     model, card = load_ftx(folder, options.classes)
     identity = {

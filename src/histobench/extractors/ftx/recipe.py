@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from histobench.benchmark.errors import ConfigError
-from histobench.benchmark.specs import PluginOptions
+from histobench.plugins.errors import ConfigError
+from histobench.plugins.specs import PluginOptions
 
 
 class FinetuneRecipe(PluginOptions):

@@ -19,9 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from histobench.benchmark import home
-from histobench.benchmark.errors import ConfigError, DataError
 from histobench.benchmark.progress import make_progress, rate_text
-from histobench.benchmark.specs import digest
 from histobench.extractors.backbones import Backbone, build_backbone, timm_name
 from histobench.extractors.ftx import checkpoint as ckpt
 from histobench.extractors.ftx.card import CARD, CURVES, WEIGHTS, plot_curves, versions, write_card
@@ -29,6 +27,8 @@ from histobench.extractors.ftx.data import TileImages, TrainingData, load_traini
 from histobench.extractors.ftx.model import FTXModel, make_head
 from histobench.extractors.ftx.recipe import FinetuneRecipe, RunOptions
 from histobench.extractors.weights import file_digest
+from histobench.plugins.errors import ConfigError, DataError
+from histobench.plugins.specs import digest
 
 # Test hook: exit hard (no cleanup, like a kill) right after the checkpoint of this epoch.
 EXIT_AFTER_EPOCH_ENV = "HISTOBENCH_FTX_EXIT_AFTER_EPOCH"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from histobench.benchmark.errors import DataError
+from histobench.plugins.errors import DataError
 
 
 def check_assignments(assignments: np.ndarray, n: int) -> np.ndarray:

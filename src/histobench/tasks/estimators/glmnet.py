@@ -64,7 +64,7 @@ from joblib import Parallel, delayed
 from scipy.linalg.lapack import dposv as _dposv
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from histobench.benchmark.errors import ConfigError, DataError
+from histobench.plugins.errors import ConfigError, DataError
 from histobench.tasks.estimators import _glmnet_kernels as _kernels
 from histobench.tasks.estimators._folds import check_assignments, default_n_jobs, iter_folds
 

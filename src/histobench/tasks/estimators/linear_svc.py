@@ -70,7 +70,7 @@ import numpy as np
 from scipy.linalg.lapack import dposv as _dposv
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from histobench.benchmark.errors import ConfigError, DataError
+from histobench.plugins.errors import ConfigError, DataError
 from histobench.tasks.estimators._svc_dual import dual_cd
 
 _BLOCK_ROWS = 256  # rows per block: a block of X stays in cache for both of its products

@@ -34,7 +34,7 @@ try:  # scikit-learn's bundled libsvm, called without the estimator's per-call v
 except ImportError:  # pragma: no cover - exercised only with a future scikit-learn
     _libsvm = None
 
-from histobench.benchmark.errors import ConfigError, DataError
+from histobench.plugins.errors import ConfigError, DataError
 from histobench.tasks.estimators._folds import check_assignments, default_n_jobs, iter_folds
 
 ConstantColumns = Literal["e1071", "skip"]

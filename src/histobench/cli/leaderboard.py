@@ -1,0 +1,140 @@
+"""``bench compare`` and ``bench leaderboard``, registered into the main parser by
+``add_parsers(subparsers)``. Each command returns an exit code and raises ``HistobenchError``
+subclasses for problems the user can fix (the main CLI prints them as one line)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from histobench.leaderboard.compare import BLOCKS, TESTS
+from histobench.plugins.errors import ConfigError
+
+FORMATS = ("md", "csv", "json", "html")
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from histobench.benchmark import home
+    from histobench.benchmark.store import ResultsStore
+    from histobench.leaderboard.compare import compare
+
+    with ResultsStore(home.results_db()) as store:
+        result = compare(
+            store, args.task, args.extractors, args.test, blocks=args.blocks,
+            figure_dir=home.reports_dir(), seed=args.seed,
+        )  # fmt: skip
+    if args.json:
+        _print_json(result)
+    else:
+        print(format_comparison(result))
+    return 0
+
+
+def format_comparison(c: dict[str, Any]) -> str:
+    """A few human-readable lines for the terminal."""
+    from histobench.leaderboard.tables import fmt, fmt_p
+
+    lines = [
+        f"{c['task']} ({c['metric']}), plan {c['plan_id']} ({c['repeats']}×{c['folds']}):",
+        "  " + ", ".join(f"{e} {fmt(m)}" for e, m in c["means"].items()),
+    ]
+    if c["test"] == "friedman":
+        n = c["nemenyi"]
+        lines.append(
+            f"  Friedman chi2 = {fmt(c['statistic'], 3)}, df = {fmt(c['df'], 0)},"
+            f" p = {fmt_p(c['p_value'])} ({c['blocking_rule']})"
+        )
+        ranks = sorted(n["average_ranks"].items(), key=lambda kv: kv[1])
+        lines.append(
+            "  average ranks: " + ", ".join(f"{e} {r:.2f}" for e, r in ranks)
+            + f"; Nemenyi CD = {n['critical_difference']:.2f}"
+        )  # fmt: skip
+        for p in c["pairwise_vs_best"]:
+            a, b = p["extractors"]
+            lines.append(
+                f"  {a} − {b}: {fmt(p['effect_size'])}, p = {fmt_p(p['p_value'])},"
+                f" Holm p = {fmt_p(p['p_holm'])} ({p['headline_test']})"
+            )
+        if c["cd_diagram"]:
+            lines.append(f"  critical-difference diagram: {c['cd_diagram']}")
+        return "\n".join(lines)
+    a, b = c["extractors"]
+    lines.append(
+        f"  {c['headline_test']}: {c['effect_size_meaning']} = {fmt(c['effect_size'])}"
+        f" (95% CI {fmt(c['ci_low'])} to {fmt(c['ci_high'])}), statistic ="
+        f" {fmt(c['statistic'], 3)}, df = {fmt(c['df'], 0)}, p = {fmt_p(c['p_value'])}"
+    )
+    t = c["per_target"]
+    if t.get("available"):
+        s = t["sign_test"]
+        lines.append(
+            f"  per target ({t['test']}): {a} better on {t['n_improved']}, worse on"
+            f" {t['n_worse']} of {t['n_targets']}; sign test p ="
+            f" {fmt_p(s['p_value'] if s else None)}; significant after Holm"
+            f" {t['n_better_holm']}/{t['n_worse_holm']}, after BH"
+            f" {t['n_better_bh']}/{t['n_worse_bh']} (better/worse)"
+        )
+    elif t.get("note"):
+        lines.append(f"  per target: {t['note']}")
+    return "\n".join(lines)
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from histobench.benchmark import home
+    from histobench.benchmark.store import ResultsStore
+    from histobench.leaderboard.report import default_report_path, write_report
+    from histobench.leaderboard.tables import build_leaderboard
+
+    with ResultsStore(home.results_db()) as store:
+        if args.task and not store.latest_runs(args.task):
+            raise ConfigError(f"--task {args.task}: no stored runs of this task")
+        if args.format == "html":
+            out = write_report(store, args.out or default_report_path(args.task), task=args.task)
+            print(f"wrote {out}")
+            return 0
+        lb = build_leaderboard(store, args.task)
+    text = {"md": lb.markdown, "csv": lb.csv, "json": lb.json}[args.format]()
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Register ``compare`` and ``leaderboard`` on the main parser's subparsers action."""
+    p = subparsers.add_parser(
+        "compare", help="paired significance test of stored runs on the same split plan"
+    )
+    p.add_argument("--task", required=True)
+    p.add_argument("--extractors", required=True, help="A,B[,C...]: the latest run of each")
+    p.add_argument(
+        "--test", choices=TESTS, default="nb-ttest",
+        help="nb-ttest: corrected resampled t-test on fold scores (default); wilcoxon and"
+        " permutation: per-repeat scores; delong: AUC tasks",
+    )  # fmt: skip
+    p.add_argument(
+        "--blocks", choices=BLOCKS, default="repeats",
+        help="Friedman blocks for 3+ extractors: CV repeats (default) or targets",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo permutation test")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_compare)
+
+    p = subparsers.add_parser("leaderboard", help="publish stored results (md, csv, json, html)")
+    p.add_argument("--task", default=None)
+    p.add_argument("--format", choices=FORMATS, default="md")
+    p.add_argument(
+        "--out", type=Path, default=None,
+        help="output file (html default: HISTOBENCH_HOME/reports/leaderboard.html)",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_leaderboard)
