@@ -97,7 +97,7 @@ def test_real_tiles_end_to_end_and_paired_plans(cli, shared_data: Path, tmp_path
     }
     assert eff["mean"] > 0.8  # rotated copies of real tiles are easy for ImageNet features
     assert eff["env"]["device"] == "cpu" and eff["env"]["packages"]["torch"]
-    assert eff["config"]["cv"] == {"repeats": 3, "folds": 4, "group_by_patient": True}
+    assert eff["config"]["cv"] == {"repeats": 3, "folds": 4, "group_by": "patient", "plan": None}
     # Paired: both extractors were scored on the same stored plan, fold by fold.
     assert eff["plan_id"] == records["random-init"]["plan_id"]
     db = sqlite3.connect(Path(__import__("os").environ["HISTOBENCH_HOME"]) / "results.sqlite")

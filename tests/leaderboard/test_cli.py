@@ -19,7 +19,8 @@ def _parser() -> argparse.ArgumentParser:
 def test_add_parsers_registers_both_commands_with_defaults() -> None:
     args = _parser().parse_args(["compare", "--task", "t", "--extractors", "a,b"])
     assert args.func is cmd_compare
-    assert (args.test, args.blocks, args.json, args.seed) == ("nb-ttest", "repeats", False, 0)
+    assert (args.test, args.blocks, args.json, args.seed) == ("nb-ttest", "none", False, 0)
+    assert args.evaluation is None
     args = _parser().parse_args(["leaderboard", "--format", "html"])
     assert args.func is cmd_leaderboard and args.out is None and args.task is None
 
@@ -33,3 +34,15 @@ def test_bad_choices_are_one_line_usage_errors(capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit):
         _parser().parse_args(["leaderboard", "--format", "pdf"])
     assert "--format" in capsys.readouterr().err
+
+
+def test_cv_repeats_are_not_offered_as_friedman_blocks(capsys: pytest.CaptureFixture[str]) -> None:
+    """Re-splits of the same items are not independent blocks: ``--blocks repeats`` is a usage
+    error naming the choices that are."""
+    with pytest.raises(SystemExit) as exc:
+        _parser().parse_args(
+            ["compare", "--task", "t", "--extractors", "a,b,c", "--blocks", "repeats"]
+        )
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--blocks" in err and "targets" in err

@@ -56,6 +56,12 @@ def test_compare_json_on_real_runs_equals_corrected_ttest(bench, demo_home, demo
     assert c["p_value"] == pytest.approx(2 * stats.t.sf(abs(t), 8), rel=1e-10)
     assert c["effect_size"] == pytest.approx(d.mean(), rel=1e-12)
     assert c["ci_low"] < c["effect_size"] < c["ci_high"]
+    # One quantity: the displayed run scores, their difference, and an interval around it.
+    assert (c["mean_a"], c["mean_b"]) == (a["mean"], b["mean"])
+    assert c["difference"] == c["mean_a"] - c["mean_b"]
+    assert c["difference"] == pytest.approx(d.mean(), abs=1e-12)
+    assert -1.0 <= c["ci_low"] <= c["difference"] <= c["ci_high"] <= 1.0
+    assert c["evaluation_id"] == a["evaluation_id"] == b["evaluation_id"]
 
     # Per class: corrected test on the per-class fold scores, Holm/BH as statsmodels, sign test.
     pt = c["per_target"]
@@ -129,7 +135,7 @@ def test_refuses_runs_on_different_split_plans(
         assert [r.run_id for r in store.runs()] == before
 
 
-def test_refuses_different_seed_plans_and_different_data(bench, hb_home: Path) -> None:
+def test_refuses_different_seed_plans(bench, hb_home: Path) -> None:
     with open_store(hb_home) as store:
         expression_run(store, "e1", "ftx", patient_plan(4, 3, seed=0), 0.5, "2026-01-01T00:00:01")
         expression_run(
@@ -137,20 +143,93 @@ def test_refuses_different_seed_plans_and_different_data(bench, hb_home: Path) -
         )
     code, _, err = bench("compare", "--task", "luad-expression", "--extractors", "ftx,imgnet")
     assert code != 0
-    assert_one_line_error(err, "e1", "e2", patient_plan(4, 3, seed=0).plan_id,
+    assert_one_line_error(err, "e1", "e2", "plan.plan_id", patient_plan(4, 3, seed=0).plan_id,
                           patient_plan(4, 3, seed=7).plan_id)  # fmt: skip
 
-    # Same plan id, different data fingerprint: also refused.
-    from tests.leaderboard.helpers import _save
 
+def test_precomputed_features_of_two_extractors_are_paired(bench, hb_home: Path) -> None:
+    """Two feature folders over the same patients and labels differ in their files (their data
+    fingerprints), not in their evaluation: they are compared (pairing must not be too strict)."""
+    plan = patient_plan(4, 3)
     with open_store(hb_home) as store:
-        plan = patient_plan(4, 3, seed=0)
-        result = expression_run(store, "e3", "imgnet", plan, 0.4, "2026-01-01T00:00:03")
-        _save(store, "e4", "imgnet", "luad-expression", plan, result, "2026-01-01T00:00:04",
-              fingerprint="other-cohort")  # fmt: skip
+        expression_run(store, "e1", "ftx", plan, 0.5, "2026-01-01T00:00:01", fingerprint="ftx-h5")
+        expression_run(store, "e2", "imgnet", plan, 0.4, "2026-01-01T00:00:02", seed=2,
+                       fingerprint="imgnet-h5")  # fmt: skip
+        a, b = store.get_run("e1"), store.get_run("e2")
+    assert a.dataset_fingerprint != b.dataset_fingerprint
+    assert a.evaluation_id == b.evaluation_id is not None
+    c = _compare_json(bench, "--task", "luad-expression", "--extractors", "ftx,imgnet")
+    assert c["run_ids"] == ["e1", "e2"] and c["evaluation_id"] == a.evaluation_id
+
+
+@pytest.mark.parametrize(
+    ("task", "options", "field"),
+    [
+        ("luad-mutation", {"lambda_rule": "1se"}, "options.lambda_rule"),
+        ("luad-mutation", {"inner_folds": 5}, "options.inner_folds"),
+        ("luad-expression", {"epsilon": 0.2}, "options.epsilon"),
+        ("luad-expression", {"cost": 2.0}, "options.cost"),
+        ("luad-expression", {"alternative": "two-sided"}, "options.alternative"),
+        ("luad-expression", {"genes": ["GENE00", "GENE01"]}, "options.genes"),
+    ],
+)
+def test_refuses_runs_with_other_task_options(bench, hb_home: Path, task, options, field) -> None:
+    """Same plan and labels, one task option changed: refused, naming that option, exit ≠ 0."""
+    plan = patient_plan(4, 3)
+    make = expression_run if task == "luad-expression" else mutation_run
+    with open_store(hb_home) as store:
+        make(store, "r1", "ftx", plan, 0.5, "2026-01-01T00:00:01")
+        make(store, "r2", "imgnet", plan, 0.4, "2026-01-01T00:00:02", seed=2, options=options)
+        before = [r.run_id for r in store.runs()]
+    code, out, err = bench("compare", "--task", task, "--extractors", "ftx,imgnet", "--json")
+    assert code != 0 and out == ""
+    assert_one_line_error(err, "r1", "r2", "evaluated differently", field)
+    with open_store(hb_home) as store:
+        assert [r.run_id for r in store.runs()] == before  # nothing stored was touched
+
+
+def test_options_that_cannot_change_a_score_do_not_unpair(bench, hb_home: Path) -> None:
+    plan = patient_plan(4, 3)
+    with open_store(hb_home) as store:
+        mutation_run(store, "m1", "ftx", plan, 1.0, "2026-01-01T00:00:01")
+        mutation_run(store, "m2", "imgnet", plan, 0.5, "2026-01-01T00:00:02", seed=2,
+                     options={"n_jobs": 1})  # fmt: skip
+    c = _compare_json(bench, "--task", "luad-mutation", "--extractors", "ftx,imgnet")
+    assert c["run_ids"] == ["m1", "m2"]
+
+
+def test_refuses_runs_scored_against_other_labels(bench, hb_home: Path) -> None:
+    """Same plan (same patients), same options, other expression values: refused."""
+    plan = patient_plan(4, 3)
+    with open_store(hb_home) as store:
+        expression_run(store, "e1", "ftx", plan, 0.5, "2026-01-01T00:00:01")
+        expression_run(store, "e2", "imgnet", plan, 0.4, "2026-01-01T00:00:02", truth_seed=5)
     code, _, err = bench("compare", "--task", "luad-expression", "--extractors", "ftx,imgnet")
     assert code != 0
-    assert_one_line_error(err, "e1", "e4", "different data", "other-cohort")
+    assert_one_line_error(err, "e1", "e2", "labels.values")
+    # The runs of one identity can still be picked explicitly.
+    with open_store(hb_home) as store:
+        expression_run(store, "e3", "imgnet", plan, 0.4, "2026-01-01T00:00:03", seed=3)
+        wanted = store.get_run("e1").evaluation_id
+    c = _compare_json(bench, "--task", "luad-expression", "--extractors", "ftx,imgnet",
+                      "--evaluation", wanted[:8])  # fmt: skip
+    assert c["run_ids"] == ["e1", "e3"]
+
+
+def test_runs_without_an_identity_are_refused(bench, hb_home: Path) -> None:
+    """A run stored before identities were recorded pairs with nothing (one line, rerun it)."""
+    from tests.leaderboard.helpers import _save
+
+    plan = patient_plan(4, 3)
+    with open_store(hb_home) as store:
+        result = expression_run(store, "e1", "ftx", plan, 0.5, "2026-01-01T00:00:01")
+        _save(store, "old", "imgnet", "luad-expression", plan, result, "2026-01-01T00:00:02")
+        store.conn.execute("UPDATE runs SET evaluation_id = NULL, evaluation = NULL"
+                           " WHERE run_id = 'old'")  # fmt: skip
+        store.conn.commit()
+    code, _, err = bench("compare", "--task", "luad-expression", "--extractors", "ftx,imgnet")
+    assert code != 0
+    assert_one_line_error(err, "old", "without an evaluation identity", "bench run")
 
 
 def test_one_repeat(bench, demo_home, small_config) -> None:
@@ -201,45 +280,99 @@ def test_unknown_extractor_and_bad_list(bench, demo_home) -> None:
     assert_one_line_error(err, "more than once")
 
 
-def test_friedman_nemenyi_with_three_extractors(bench, hb_home: Path) -> None:
+def test_three_extractors_every_pair_with_holm_and_friedman_over_targets(
+    bench, hb_home: Path
+) -> None:
+    """Default verdict for ≥ 3 extractors: every pair under the corrected t-test, Holm over all
+    pairs. Friedman/Nemenyi only with ``--blocks targets`` (blocks = genes, never repeats)."""
     plan = patient_plan(6, 3)
+    names = ("ftx", "imgnet", "rand")
     with open_store(hb_home) as store:
-        for i, (name, skill) in enumerate((("ftx", 0.5), ("imgnet", 0.35), ("rand", 0.1))):
+        for i, (name, skill) in enumerate(zip(names, (0.5, 0.35, 0.1), strict=True)):
             expression_run(store, f"e{i}", name, plan, skill, f"2026-01-01T00:00:0{i}", seed=i)
         runs = {r.extractor: r for r in store.latest_runs("luad-expression")}
-        n_train, n_test = plan.mean_train_test_sizes()
+        targets = {n: store.target_results(runs[n].run_id) for n in names}
+    n_train, n_test = plan.mean_train_test_sizes()
     c = _compare_json(bench, "--task", "luad-expression", "--extractors", "ftx,imgnet,rand")
-    table = np.stack([runs[n].repeat_scores for n in ("ftx", "imgnet", "rand")], axis=1)
+    assert c["test"] == "pairwise" and c["friedman"] is None and c["cd_diagram"] is None
+    assert c["best"] == "ftx"
+    pairs = [("ftx", "imgnet"), ("ftx", "rand"), ("imgnet", "rand")]
+    assert [tuple(p["extractors"]) for p in c["pairwise"]] == pairs
+    ps = []
+    for row, (a, b) in zip(c["pairwise"], pairs, strict=True):
+        ref = corrected_resampled_ttest(runs[a].fold_scores, runs[b].fold_scores, n_train, n_test)
+        assert row["p_value"] == pytest.approx(ref.p_value)
+        assert row["difference"] == row["mean_a"] - row["mean_b"]
+        assert (row["mean_a"], row["mean_b"]) == (runs[a].mean, runs[b].mean)
+        ps.append(ref.p_value)
+    assert [p["p_holm"] for p in c["pairwise"]] == pytest.approx(
+        list(multipletests(ps, method="holm")[1])
+    )
+
+    # Friedman over the 12 genes: blocks are per-gene means, equal to scipy's test on them.
+    t = _compare_json(bench, "--task", "luad-expression", "--extractors", "ftx,imgnet,rand",
+                      "--blocks", "targets")  # fmt: skip
+    table = np.array([[targets[n][g].mean for n in names] for g in targets["ftx"]])
     ref = stats.friedmanchisquare(*table.T)
-    assert c["test"] == "friedman" and c["blocks"] == "repeats"
-    assert c["p_value"] == pytest.approx(ref.pvalue) and c["statistic"] == pytest.approx(
+    f = t["friedman"]
+    assert f["p_value"] == pytest.approx(ref.pvalue) and f["statistic"] == pytest.approx(
         ref.statistic
     )
-    assert "6 CV repeats" in c["blocking_rule"]
-    fn = friedman_nemenyi(table, ["ftx", "imgnet", "rand"])
-    assert c["nemenyi"]["critical_difference"] == pytest.approx(fn.critical_difference)
-    assert c["nemenyi"]["average_ranks"] == {"ftx": 1.0, "imgnet": 2.0, "rand": 3.0}
-    png = Path(c["cd_diagram"])
+    assert f["nemenyi"]["n_blocks"] == 12 and "12 gene targets" in f["blocking_rule"]
+    fn = friedman_nemenyi(table, list(names))
+    assert f["nemenyi"]["critical_difference"] == pytest.approx(fn.critical_difference)
+    # Repeats as blocks would be a 6-row table: the test must not be computed on it.
+    assert f["nemenyi"]["n_blocks"] != plan.repeats
+    png = Path(t["cd_diagram"])
     assert png.is_file() and png.read_bytes()[:4] == b"\x89PNG"
     assert png.parent == hb_home / "reports"
-    # Each challenger against the best under the corrected test, Holm over the two.
-    assert c["best"] == "ftx"
-    ps = []
-    for pw, other in zip(c["pairwise_vs_best"], ("imgnet", "rand"), strict=True):
-        ref_t = corrected_resampled_ttest(
-            runs["ftx"].fold_scores, runs[other].fold_scores, n_train, n_test
-        )
-        assert pw["extractors"] == ["ftx", other]
-        assert pw["p_value"] == pytest.approx(ref_t.p_value)
-        ps.append(ref_t.p_value)
-    holm = multipletests(ps, method="holm")[1]
-    assert [pw["p_holm"] for pw in c["pairwise_vs_best"]] == pytest.approx(list(holm))
 
-    # Blocking on targets instead: per-gene means are the blocks.
-    t = _compare_json(
-        bench, "--task", "luad-expression", "--extractors", "ftx,imgnet,rand", "--blocks", "targets"
-    )
-    assert t["blocks"] == "targets" and t["nemenyi"]["n_blocks"] == 12
+
+def test_repeats_are_never_friedman_blocks() -> None:
+    """The engine itself refuses CV repeats as blocks (not only the command line)."""
+    from histobench.leaderboard.many import block_table
+    from histobench.plugins.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="repeats re-split the same items"):
+        block_table(None, [], "repeats")  # type: ignore[arg-type]
+
+
+def test_one_quantity_displayed_difference_is_the_tested_one(bench, hb_home: Path) -> None:
+    """mean_a and mean_b are the runs' displayed scores; difference = mean_a − mean_b; the
+    p-value and CI are about that difference (the CI brackets it)."""
+    plan = patient_plan(5, 3)
+    with open_store(hb_home) as store:
+        expression_run(store, "e1", "ftx", plan, 0.5, "2026-01-01T00:00:01", seed=1)
+        expression_run(store, "e2", "imgnet", plan, 0.3, "2026-01-01T00:00:02", seed=2)
+        a, b = store.get_run("e1"), store.get_run("e2")
+    for test in ("nb-ttest", "permutation"):
+        c = _compare_json(bench, "--task", "luad-expression", "--extractors", "ftx,imgnet",
+                          "--test", test)  # fmt: skip
+        assert (c["mean_a"], c["mean_b"]) == (a.mean, b.mean)
+        assert c["difference"] == c["mean_a"] - c["mean_b"]
+        assert c["tested_difference"] == pytest.approx(c["difference"], abs=1e-12)
+        assert c["ci_low"] <= c["difference"] <= c["ci_high"]
+        assert "quantity_note" not in c
+    assert "independent" in c["assumption"]  # permutation over repeats says what it assumes
+
+
+def test_difference_ci_stays_within_the_metric_range(bench, hb_home: Path) -> None:
+    """AUC fold scores near 1 against near 0 with one bad fold: the corrected t interval of
+    the difference would pass +1; the reported one is clipped to [−1, 1] and says so."""
+    from tests.leaderboard.helpers import stored_fold_runs
+
+    fold_a = np.full((3, 3), 0.99)
+    fold_a[0, 0] = 0.1
+    fold_b = np.full((3, 3), 0.02)
+    with open_store(hb_home) as store:
+        stored_fold_runs(store, fold_a, fold_b)
+        n_train, n_test = store.load_plan(store.get_run("a").plan_id).mean_train_test_sizes()
+    raw = corrected_resampled_ttest(fold_a, fold_b, n_train, n_test)
+    assert raw.ci_high > 1.0  # the unclipped interval leaves the range
+    c = _compare_json(bench, "--task", "luad-mutation", "--extractors", "ftx,imgnet")
+    assert -1.0 <= c["ci_low"] <= c["difference"] <= c["ci_high"] <= 1.0
+    assert c["ci_high"] == 1.0 and c["ci_low"] == pytest.approx(raw.ci_low)
+    assert "clipped" in c["ci_method"]
 
 
 def test_delong_on_auc_task(bench, hb_home: Path) -> None:

@@ -19,7 +19,7 @@ from histobench.leaderboard.tables import build_leaderboard, corrected_ci, leade
 from histobench.plugins.specs import digest
 from histobench.statistics import corrected_resampled_ttest
 from tests.conftest import assert_one_line_error
-from tests.leaderboard.helpers import expression_run, open_store, patient_plan
+from tests.leaderboard.helpers import expression_run, mutation_run, open_store, patient_plan
 
 CLASSES = ["ADI", "BACK", "DEB", "LYM", "MUC", "MUS", "NORM", "STR", "TUM"]
 
@@ -77,7 +77,9 @@ def test_markdown_and_csv_on_real_runs(bench, demo_home, demo_records, tmp_path:
     best, other = (a, b) if a["mean"] >= b["mean"] else (b, a)
     lines = md.splitlines()
     assert lines[0].startswith("### crc-tissue (accuracy")
-    header = [c.strip() for c in lines[2].strip("|").split("|")]
+    assert lines[2] == f"evaluation `{a['evaluation_id']}`: every row below was evaluated alike"
+    assert a["evaluation_id"] == b["evaluation_id"]
+    header = [c.strip() for c in lines[4].strip("|").split("|")]
     assert header[:6] == [
         "rank",
         "extractor",
@@ -89,11 +91,11 @@ def test_markdown_and_csv_on_real_runs(bench, demo_home, demo_records, tmp_path:
     assert {"code", "config", "plan", "date", "device", "precision", "repeats × folds"} <= set(
         header
     )
-    first = [c.strip() for c in lines[4].strip("|").split("|")]
-    second = [c.strip() for c in lines[5].strip("|").split("|")]
+    first = [c.strip() for c in lines[6].strip("|").split("|")]
+    second = [c.strip() for c in lines[7].strip("|").split("|")]
     assert first[:2] == ["1", best["extractor"]] and second[:2] == ["2", other["extractor"]]
     assert first[header.index("p vs best")] == "–"
-    assert f"`{a['plan_id']}`" in lines[4] and f"`{a['env']['code_version']}`" in lines[4]
+    assert f"`{a['plan_id']}`" in lines[6] and f"`{a['env']['code_version']}`" in lines[6]
     assert second[header.index("repeats × folds")] == "3 × 3"
     assert "| class | " in md and "| NORM |" in md and "sign test p =" in md
 
@@ -129,15 +131,19 @@ def test_luad_expression_three_extractors(hb_home: Path) -> None:
         expression_run(store, "e1", "ftx", plan, 0.5, "2026-01-01T00:00:01", seed=1)
         expression_run(store, "e2", "imgnet", plan, 0.4, "2026-01-01T00:00:02", seed=2)
         expression_run(store, "e3", "rand", plan, 0.1, "2026-01-01T00:00:03", seed=3)
-        # A run on another plan (other seed) is ranked but gets no p-value.
+        # A run on another plan (other seed) is another evaluation: a table of its own.
         expression_run(store, "e4", "other", patient_plan(6, 3, seed=5), 0.3, "2026-01-01T00:00:04")
         lb = build_leaderboard(store, "luad-expression")
         runs = {r.extractor: r for r in store.latest_runs("luad-expression")}
         ta = store.target_results("e1")
         tb = store.target_results("e2")
     rows = {r["extractor"]: r for r in lb.rows}
-    assert [r["extractor"] for r in lb.rows] == ["ftx", "imgnet", "other", "rand"]
-    assert [r["rank"] for r in lb.rows] == [1, 2, 3, 4]
+    assert [r["extractor"] for r in lb.rows] == ["ftx", "imgnet", "rand", "other"]
+    assert [r["rank"] for r in lb.rows] == [1, 2, 3, 1]
+    main, alone = rows["ftx"]["group"], rows["other"]["group"]
+    assert main != alone and {rows["imgnet"]["group"], rows["rand"]["group"]} == {main}
+    assert "plan.plan_id" in alone and runs["other"].evaluation_id[:8] in alone
+    assert len({r["evaluation_id"] for r in lb.rows if r["group"] == main}) == 1
     n_train, n_test = plan.mean_train_test_sizes()
     ps = [
         corrected_resampled_ttest(
@@ -150,24 +156,24 @@ def test_luad_expression_three_extractors(hb_home: Path) -> None:
     assert [rows["imgnet"]["p_holm_vs_best"], rows["rand"]["p_holm_vs_best"]] == pytest.approx(
         list(holm)
     )
-    assert rows["other"]["p_vs_best"] is None and "not paired" in rows["other"]["note"]
+    assert rows["other"]["p_vs_best"] is None and rows["other"]["best"] == "other"
     # Per gene: wins/losses against the best and the sign test.
-    d = lb.details["luad-expression"]
+    d = lb.details[main]
     assert d["target_kind"] == "gene" and len(d["targets"]) == 12
     vs = d["versus_best"]["imgnet"]
     wins = sum(ta[g].mean < tb[g].mean for g in ta)
     losses = sum(ta[g].mean > tb[g].mean for g in ta)
     assert (vs["n_improved"], vs["n_worse"]) == (wins, losses)
     assert vs["sign_test"]["p_value"] == pytest.approx(stats.binomtest(wins, wins + losses).pvalue)
-    assert "other" not in d["versus_best"]  # unpaired: no per-gene tests
-    assert d["n_significant"]["ftx"] == sum(bool(t.extra["significant"]) for t in ta.values())
+    assert "other" not in d["extractors"] and "other" not in d["versus_best"]
+    assert d["significance"]["ftx"]["n_targets"] == 12
     md = lb.markdown()
-    assert "| gene | ftx | imgnet | other | rand |" in md
+    assert "| gene | ftx | imgnet | rand |" in md
     assert f"imgnet vs ftx: better on {wins}, worse on {losses} of 12 genes" in md
-    assert "not paired with ftx" in md
+    assert f"### {main} (pearson_r" in md and f"### {alone} (pearson_r" in md
     csv_df = pd.read_csv(io.StringIO(lb.csv()))
     assert list(csv_df["targets_worse"][:2].fillna(-1)) == [-1, losses]
-    assert json.loads(lb.json())["details"]["luad-expression"]["best"] == "ftx"
+    assert json.loads(lb.json())["details"][main]["best"] == "ftx"
 
 
 def test_leaderboard_rows_keeps_the_old_call(demo_home, demo_records) -> None:
@@ -177,3 +183,68 @@ def test_leaderboard_rows_keeps_the_old_call(demo_home, demo_records) -> None:
     rows = leaderboard_rows(runs)
     assert {r["extractor"] for r in rows} == set(demo_records)
     assert all(r["ci95_low"] is not None for r in rows)
+
+
+def test_a_table_never_mixes_evaluations(hb_home: Path) -> None:
+    """luad-mutation runs with lambda.min and one with lambda.1se: two labelled tables, and no
+    p-value between runs of different evaluations (mixing them would be too loose)."""
+    plan = patient_plan(4, 3)
+    with open_store(hb_home) as store:
+        mutation_run(store, "m1", "ftx", plan, 1.0, "2026-01-01T00:00:01", seed=1)
+        mutation_run(store, "m2", "imgnet", plan, 0.6, "2026-01-01T00:00:02", seed=2)
+        mutation_run(store, "m3", "rand", plan, 0.2, "2026-01-01T00:00:03", seed=3,
+                     options={"lambda_rule": "1se"})  # fmt: skip
+        lb = build_leaderboard(store, "luad-mutation")
+    rows = {r["extractor"]: r for r in lb.rows}
+    assert rows["ftx"]["group"] == rows["imgnet"]["group"] != rows["rand"]["group"]
+    assert "options.lambda_rule" in rows["rand"]["group"] and "'1se'" in rows["rand"]["group"]
+    assert rows["rand"]["rank"] == 1 and rows["rand"]["p_vs_best"] is None
+    assert rows["imgnet"]["p_vs_best"] is not None
+    assert set(lb.details) == {rows["ftx"]["group"], rows["rand"]["group"]}
+    assert lb.details[rows["ftx"]["group"]]["extractors"] == ["ftx", "imgnet"]
+
+
+def test_bounded_run_ci_is_clipped_to_the_metric_range(hb_home: Path) -> None:
+    """An AUC run near 1 whose corrected interval would pass 1: the leaderboard's CI ends at 1."""
+    from tests.leaderboard.helpers import stored_fold_runs
+
+    fold_a = np.full((3, 3), 0.99)
+    fold_a[0, 0] = 0.7
+    with open_store(hb_home) as store:
+        stored_fold_runs(store, fold_a, np.full((3, 3), 0.6))
+        run = store.get_run("a")
+        n_train, n_test = store.load_plan(run.plan_id).mean_train_test_sizes()
+        rows = {r["extractor"]: r for r in build_leaderboard(store, "luad-mutation").rows}
+    folds = fold_a.ravel()
+    half = stats.t.ppf(0.975, 8) * math.sqrt((1 / 9 + n_test / n_train) * folds.var(ddof=1))
+    assert run.mean + half > 1.0  # unclipped, the interval would leave [0, 1]
+    assert rows["ftx"]["ci95_high"] == 1.0
+    assert rows["ftx"]["ci95_low"] == pytest.approx(run.mean - half)
+
+
+def test_significant_gene_counts_use_benjamini_hochberg(hb_home: Path) -> None:
+    """20 genes × 5 repeats of stored p-values, 4 genes strong, 6 borderline (p ≈ 0.03): the
+    count is Benjamini–Hochberg within each repeat then the run's majority rule; the
+    uncorrected count (p < 0.05) is reported beside it and labelled."""
+    from histobench.leaderboard.per_target import significance_counts
+    from histobench.plugins.specs import TargetResult
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.2, 1.0, size=(20, 5))
+    p[:4] = 1e-4
+    p[4:10] = 0.03
+    targets = {
+        f"G{g}": TargetResult("auc", np.full(5, 0.6), None, {"p_values": list(p[g])})
+        for g in range(20)
+    }
+    plan = patient_plan(5, 3)
+    with open_store(hb_home) as store:
+        mutation_run(store, "m1", "ftx", plan, 1.0, "2026-01-01T00:00:01")
+        run = store.get_run("m1")
+    counts = significance_counts(run, targets)
+    q = np.column_stack([multipletests(p[:, r], method="fdr_bh")[1] for r in range(5)])
+    expected = int(((q <= 0.05).mean(axis=1) > 0.5).sum())
+    assert counts["n_significant"] == expected == 4
+    assert counts["n_significant_uncorrected"] == 10
+    assert counts["fraction_significant"] == pytest.approx(4 / 20)
+    assert "Benjamini-Hochberg" in counts["method"] and "without" in counts["uncorrected_method"]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from histobench.plugins.errors import HistobenchError
 from histobench.statistics import friedman_nemenyi
 from histobench.statistics.ranking import nemenyi_q
+from histobench.statistics.results import StatisticsError
 
 
 @pytest.mark.parametrize("ties", [False, True])
@@ -85,11 +85,11 @@ def test_all_tied_blocks_give_p_one() -> None:
 
 
 def test_friedman_input_errors() -> None:
-    with pytest.raises(HistobenchError, match="3 columns"):
+    with pytest.raises(StatisticsError, match="3 columns"):
         friedman_nemenyi(np.ones((4, 2)), ["a", "b", "c"])
-    with pytest.raises(HistobenchError, match="at least 2"):
+    with pytest.raises(StatisticsError, match="at least 2"):
         friedman_nemenyi(np.ones((1, 3)), ["a", "b", "c"])
-    with pytest.raises(HistobenchError, match="unique"):
+    with pytest.raises(StatisticsError, match="unique"):
         friedman_nemenyi(np.ones((4, 2)), ["a", "a"])
     res = friedman_nemenyi([[1.0, 2.0], [np.nan, 1.0], [3.0, 1.0], [2.0, 3.0]], ["a", "b"])
     assert res.n_blocks == 3 and "dropped" in res.friedman.notes

@@ -30,20 +30,53 @@ def test_separable_features_score_perfectly() -> None:
 
 
 def test_scores_are_consistent_with_stored_predictions() -> None:
-    labels = ["A"] * 20 + ["B"] * 20 + ["C"] * 20
+    """A repeat's score is the mean of its fold scores (the tested quantity), also when the
+    folds differ in size (62 tiles in 5 folds) and pooled accuracy would differ from it."""
+    labels = ["A"] * 21 + ["B"] * 20 + ["C"] * 21
     task, units = _task_and_units(labels)
     rng = np.random.default_rng(1)
-    X = rng.normal(size=(60, 8)) + 0.6 * np.eye(3)[units.strata] @ rng.normal(size=(3, 8))
+    X = rng.normal(size=(62, 8)) + 0.6 * np.eye(3)[units.strata] @ rng.normal(size=(3, 8))
     plan = make_plan(units.ids, units.strata, units.groups, 4, 5, seed=3)
     result = task.evaluate(X, units, plan)
     pred = result.predictions[0].y_pred
     y = units.strata
-    assert np.allclose(result.repeat_scores, (pred == y).mean(axis=1))
     for r, k, _, test in plan.iter_folds():
         assert np.isclose(result.fold_scores[r, k], (pred[r, test] == y[test]).mean())
+    assert np.allclose(result.repeat_scores, result.fold_scores.mean(axis=1))
+    assert not np.allclose(result.repeat_scores, (pred == y).mean(axis=1), atol=1e-6, rtol=0)
     b = task.classes.index("B")
-    assert np.allclose(result.per_target["B"].repeat_scores, (pred[:, y == b] == b).mean(axis=1))
+    class_b = result.per_target["B"]
+    for r, k, _, test in plan.iter_folds():
+        in_b = test[y[test] == b]
+        assert np.isclose(class_b.fold_scores[r, k], (pred[r, in_b] == b).mean())
+    assert np.allclose(class_b.repeat_scores, class_b.fold_scores.mean(axis=1))
     assert 0.4 < result.repeat_scores.mean() < 1.0  # noisy but informative features
+    assert "mean of the K per-fold" in result.details["repeat_score"]
+
+
+def test_standardisation_uses_the_training_rows_only() -> None:
+    """Each fold's decision values equal a scaler + liblinear pipeline fitted on that fold's
+    training rows alone. The test rows are shifted and stretched (a batch effect), so a scaler
+    that also saw them would move every decision value."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import LinearSVC
+
+    labels = ["A"] * 30 + ["B"] * 30 + ["C"] * 30
+    items = [Item(f"{lab}/{i}.png", path=None, label=lab) for i, lab in enumerate(labels)]  # type: ignore[arg-type]
+    task = CrcTissueTask(CrcTissueOptions(n_jobs=1, estimator="liblinear", max_iter=100_000))
+    units = task.units(Dataset("d", "tiles", items), items)
+    plan = make_plan(units.ids, units.strata, units.groups, 2, 3, seed=5)
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(90, 6)) + np.eye(3)[units.strata] @ rng.normal(size=(3, 6))
+    X[plan.assignments[0] == 0] = 3.0 * X[plan.assignments[0] == 0] + 5.0
+    result = task.evaluate(X, units, plan)
+    scores = result.predictions[0].y_score
+    y = units.strata
+    for r, _, train, test in plan.iter_folds():
+        ref = make_pipeline(StandardScaler(), LinearSVC(C=1.0, max_iter=100_000, dual="auto"))
+        ref.fit(X[train], y[train])
+        np.testing.assert_allclose(scores[r, test], ref.decision_function(X[test]), atol=2e-3)
 
 
 def test_random_features_score_near_chance() -> None:
@@ -72,10 +105,13 @@ def test_liblinear_iteration_cap_is_counted_not_warned_per_fit(
             warnings.simplefilter("always")
             result = task.evaluate(X, units, plan)
         assert not [w for w in caught if "converge" in str(w.message)]
-        capped = result.details["fits_at_max_iter"]
+        fits = result.details["fits"]
+        capped = fits["fits_not_converged"]
+        assert fits["fits"] == 6 and sum(fits["solvers"].values()) == 6
+        assert all(s.startswith("liblinear") for s in fits["solvers"])
         err = capsys.readouterr().err
         if expect_capped:
-            assert capped >= 1
-            assert f"stopped at max_iter=10 in {capped} of 6 fits" in " ".join(err.split())
+            assert capped >= 1 and fits["max_relative_duality_gap"] > fits["duality_gap_tol"]
+            assert f"{capped} of 6 fits stopped at max_iter=10" in " ".join(err.split())
         else:
             assert capped == 0 and "max_iter" not in err

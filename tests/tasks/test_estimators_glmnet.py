@@ -9,7 +9,9 @@ import pytest
 
 from histobench.plugins.errors import ConfigError, DataError
 from histobench.tasks.estimators.glmnet import (
+    KKT_TOL,
     GlmnetLogisticCV,
+    kkt_residual,
     lambda_sequence,
     lasso_cross_val_predict,
     logistic_lasso_path,
@@ -184,17 +186,17 @@ def test_duplicated_columns_keep_the_kkt_conditions() -> None:
 def test_compiled_failure_falls_back_to_the_reference(
     monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
-    from histobench.tasks.estimators import glmnet
+    from histobench.tasks.estimators import _glmnet_kernels as kern
 
     X, y = _data(40, 12, 14)
     expected = logistic_lasso_path(X, y, solver="reference")
 
-    def fail(*args: object) -> tuple[int, int]:
+    def fail(*args: object, **kwargs: object) -> tuple[int, int]:
         if how == "raises":  # compiled code raises on a division by zero
             raise ZeroDivisionError("division by zero")
-        return 0, glmnet._kernels.FAIL
+        return 0, kern.FAIL
 
-    monkeypatch.setattr(glmnet._kernels, "solve_path", fail)
+    monkeypatch.setattr(kern, "solve_path", fail)
     got = logistic_lasso_path(X, y)
     np.testing.assert_array_equal(got.coefs, expected.coefs)
 
@@ -230,3 +232,18 @@ def test_bad_solver_is_a_config_error() -> None:
     X, y = _data(30, 5, 16)
     with pytest.raises(ConfigError, match="solver"):
         logistic_lasso_path(X, y, solver="fortran")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("solver", ["compiled", "reference"])
+def test_chosen_model_carries_a_kkt_certificate(solver: str) -> None:
+    # Both solvers reach the same certified optimum at the chosen lambda; the certificate is
+    # not a formality: moving one coefficient by 1e-3 breaks it.
+    X, y = _data(80, 30, 16)
+    fit = GlmnetLogisticCV(n_folds=5, random_state=0, solver=solver).fit(X, y)  # type: ignore[arg-type]
+    assert fit.converged_ and fit.kkt_residual_ <= KKT_TOL
+    y01 = (y == fit.classes_[1]).astype(float)
+    moved = fit.coef_[0].copy()
+    moved[0] += 1e-3
+    assert kkt_residual(X, y01, moved, fit.intercept_[0], fit.lambda_) > 100 * KKT_TOL
+    other = GlmnetLogisticCV(n_folds=5, random_state=0, solver="reference").fit(X, y)
+    np.testing.assert_allclose(fit.coef_, other.coef_, atol=1e-6)

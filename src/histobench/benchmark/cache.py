@@ -6,6 +6,10 @@ version; the item key is the item's content fingerprint. Each file carries its o
 a truncated or corrupted file is detected, deleted and recomputed, never used. Writes go to a
 temporary file renamed into place, so an interrupted extraction leaves only whole files and
 simply resumes. The format is raw float32 plus a header (no pickles).
+
+Several processes may share one cache (two ``bench run`` on one home): an entry is computed
+by whichever process *claims* it first (an advisory lock, see :class:`EntryLocks`); the others
+wait for it and read it back instead of computing it again.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class FeatureCache:
         # are not reused (they may differ) and the caller says so in one line.
         self.superseded: list[str] = [] if self.dir.exists() else self._older_versions(root)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.locks = EntryLocks(self.dir / ".locks")
         manifest = self.dir / "identity.json"
         if not manifest.exists():  # what this folder holds: plain JSON, for humans and notices
             _atomic_write(manifest, json.dumps(self.identity, indent=2, default=str).encode())
@@ -106,6 +111,67 @@ class FeatureCache:
         path = self.path(item_key)
         path.parent.mkdir(exist_ok=True)
         _atomic_write(path, encode(vector))
+
+
+class EntryLocks:
+    """Per-entry advisory locks between processes: one byte of a lock file per entry key.
+
+    POSIX record locks (``lockf``) on a single file descriptor, so thousands of entries in
+    flight cost one open file; the kernel drops a process's locks when it dies (``kill -9``
+    included), so a crashed writer never blocks the others. Record locks belong to the
+    process and vanish when *any* descriptor of the file is closed in it, hence one descriptor
+    per lock file per process, kept open for the process's life. Where ``fcntl`` is missing
+    (not POSIX) every claim succeeds: correct, only without the saved work.
+    """
+
+    _open: dict[str, int] = {}
+
+    def __init__(self, path: Path) -> None:
+        self.fd: int | None = None
+        try:
+            import fcntl  # noqa: F401
+        except ImportError:
+            return
+        key = str(path.resolve())
+        if key not in EntryLocks._open:
+            EntryLocks._open[key] = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.fd = EntryLocks._open[key]
+
+    @staticmethod
+    def _offset(item_key: str) -> int:
+        # 62 bits of the key's hash: distinct entries effectively never share a byte.
+        return int.from_bytes(hashlib.blake2b(item_key.encode(), digest_size=8).digest()) >> 2
+
+    def _lock(self, item_key: str, flags: int) -> bool:
+        if self.fd is None:
+            return True
+        import fcntl
+
+        try:
+            fcntl.lockf(self.fd, flags, 1, self._offset(item_key))
+        except (BlockingIOError, PermissionError):
+            return False
+        return True
+
+    def claim(self, item_key: str) -> bool:
+        """Take the entry's lock without waiting; False when another process holds it."""
+        import fcntl
+
+        return self._lock(item_key, fcntl.LOCK_EX | fcntl.LOCK_NB) if self.fd is not None else True
+
+    def release(self, item_key: str) -> None:
+        if self.fd is not None:
+            import fcntl
+
+            self._lock(item_key, fcntl.LOCK_UN)
+
+    def wait(self, item_key: str) -> None:
+        """Block until no other process holds the entry (it finished, gave up or died)."""
+        if self.fd is not None:
+            import fcntl
+
+            self._lock(item_key, fcntl.LOCK_EX)
+            self._lock(item_key, fcntl.LOCK_UN)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from histobench.plugins.errors import ConfigError
 from histobench.plugins.specs import PluginOptions
@@ -22,13 +22,39 @@ class StrictModel(BaseModel):
 
 
 class CVConfig(StrictModel):
-    """The split plan: repeated, stratified K-fold, grouped by patient when patients repeat."""
+    """The split plan: repeated, stratified K-fold, grouped by patient (or site) where known."""
 
     repeats: int = Field(50, ge=1, le=10_000, description="How many times K-fold CV is repeated.")
     folds: int = Field(5, ge=2, le=100, description="Number of folds (K).")
-    group_by_patient: bool = Field(
-        True, description="Keep all items of a patient in the same fold (avoids leakage)."
+    group_by: Literal["patient", "site", "none"] = Field(
+        "patient",
+        description="What stays in one fold: 'patient' (all items of a patient; avoids "
+        "leakage), 'site' (all patients of a TCGA tissue-source site, from barcodes or the "
+        "patients map's site column) or 'none' (items split freely).",
     )
+    plan: Path | None = Field(
+        None,
+        description="A split plan CSV (unit,patient,repeat,fold[,site]) to use instead of "
+        "drawing one; repeats and folds then come from the file.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_group_by_patient(cls, data: Any) -> Any:
+        """Configs written before ``group_by`` said ``group_by_patient = true|false``."""
+        if not isinstance(data, dict) or "group_by_patient" not in data:
+            return data
+        data = dict(data)
+        legacy = data.pop("group_by_patient")
+        if not isinstance(legacy, bool):
+            raise ValueError("group_by_patient must be true or false (better: group_by)")
+        mapped = "patient" if legacy else "none"
+        if data.setdefault("group_by", mapped) != mapped:
+            raise ValueError(
+                f"group_by_patient = {str(legacy).lower()} contradicts group_by = "
+                f"'{data['group_by']}'; keep only group_by"
+            )
+        return data
 
 
 class RunConfig(StrictModel):
@@ -51,6 +77,13 @@ class RunConfig(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int | None = Field(None, ge=1, description="Extraction batch (default per device).")
     num_workers: int | None = Field(None, ge=0, description="Data-loader worker processes.")
+    max_skipped_fraction: float = Field(
+        0.05,
+        ge=0.0,
+        le=1.0,
+        description="Stop the run when more than this fraction of the data set's items are "
+        "skipped as unreadable (bad items below it are recorded and reported).",
+    )
 
 
 def format_validation_error(error: ValidationError, source: str, prefix: str = "") -> str:

@@ -20,6 +20,10 @@ PACKAGE_ROOT = Path(histobench.__file__).parent
 FEATURE_CODE = (
     "histobench.benchmark.extraction",
     "histobench.benchmark.images",
+    "histobench.benchmark.devices",
+    "histobench.benchmark.streaming",
+    "histobench.benchmark.engine",
+    "histobench.benchmark.h5io",
     "histobench.plugins.torch",
     "histobench.plugins.fusion",
     "histobench.extractors",

@@ -7,9 +7,8 @@ features are already cached are not decoded at all, so an interrupted extraction
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
 from histobench.benchmark.cache import FeatureCache
+from histobench.benchmark.devices import usable_cores
 from histobench.benchmark.images import BadImage, open_rgb
 from histobench.benchmark.progress import make_progress, rate_text
 from histobench.plugins.specs import ExtractionResult, Extractor, Item, Runtime, SkippedItem
@@ -51,7 +51,8 @@ def default_batch_size(device: str) -> int:
 
 
 def default_workers(device: str) -> int:
-    cores = os.cpu_count() or 1
+    """Data-loader processes for the tile pipeline, from the cores this process may use."""
+    cores = usable_cores()
     if device.startswith("cuda"):
         return min(8, cores)
     # Decoding a tile costs under 1 ms against ~10 ms of model time; on 2 cores a decoding
@@ -62,6 +63,47 @@ def default_workers(device: str) -> int:
 
 def item_key(item: Item) -> str:
     return item.fingerprint or f"{item.item_id}@{item.path}"
+
+
+class _ClaimedBatches:
+    """The batch sampler: batches of the items this process has claimed in the cache.
+
+    It runs in the main process, ahead of the model by the loader's prefetch. An item another
+    process is computing right now is deferred (read back once that process lets go); one
+    finished elsewhere since the first cache look-up is taken as it is.
+    """
+
+    def __init__(
+        self, positions: Sequence[int], keys: Sequence[str], cache: FeatureCache, size: int
+    ) -> None:
+        self.positions, self.keys, self.cache, self.size = list(positions), keys, cache, size
+        self.deferred: list[int] = []
+        self.found: dict[int, np.ndarray] = {}
+        self.claimed: set[int] = set()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batch: list[int] = []
+        for pos in self.positions:
+            key = self.keys[pos]
+            if not self.cache.locks.claim(key):
+                self.deferred.append(pos)
+                continue
+            vector = self.cache.get(key)
+            if vector is not None:
+                self.cache.locks.release(key)
+                self.found[pos] = vector
+                continue
+            self.claimed.add(pos)
+            batch.append(pos)
+            if len(batch) == self.size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def release(self, pos: int) -> None:
+        self.claimed.discard(pos)
+        self.cache.locks.release(self.keys[pos])
 
 
 def extract_tiles(
@@ -77,43 +119,92 @@ def extract_tiles(
     result = ExtractionResult(np.empty((0, extractor.feature_dim), np.float32), [])
     result.cached = len(items) - len(todo)
     if todo:
-        device = extractor.device
-        batch_size = runtime.batch_size or default_batch_size(device)
-        workers = (
-            runtime.num_workers if runtime.num_workers is not None else default_workers(device)
-        )
-        loader = DataLoader(
-            _TileImages([str(items[i].path) for i in todo], extractor.preprocess),
-            batch_size=batch_size,
-            num_workers=workers,
-            collate_fn=_collate,
-            pin_memory=device.startswith("cuda"),
-            persistent_workers=False,
-            prefetch_factor=4 if workers else None,
-        )
-        t0 = time.perf_counter()
+        images = _TileImages([str(it.path) for it in items], extractor.preprocess)
+        ids = [it.item_id for it in items]
         with make_progress() as progress:
             bar = progress.add_task(f"{description} ({extractor.name})", total=len(todo), rate="")
-            done = 0
-            for local_idx, tensors, bad in loader:
-                for j, reason in bad:
-                    result.skipped.append(SkippedItem(items[todo[j]].item_id, reason))
-                if tensors is not None:
-                    feats = extractor.embed(tensors).numpy()
-                    for j, vec in zip(local_idx, feats, strict=True):
-                        index = todo[j]
-                        cache.put(keys[index], vec)
-                        vectors[index] = vec
-                    result.computed += len(local_idx)
-                done += len(local_idx) + len(bad)
-                progress.update(
-                    bar,
-                    advance=len(local_idx) + len(bad),
-                    rate=rate_text(done, time.perf_counter() - t0, "tiles"),
-                )
+            t0, done, pending = time.perf_counter(), 0, todo
+            while pending:  # more than one pass only when other processes share the cache
+                batches = _ClaimedBatches(pending, keys, cache, _batch_size(extractor, runtime))
+                try:
+                    for n in _embed_claimed(
+                        extractor, images, ids, batches, runtime, result, vectors
+                    ):
+                        done += n
+                        rate = rate_text(done, time.perf_counter() - t0, "tiles")
+                        progress.update(bar, advance=n, rate=rate)
+                finally:
+                    for pos in list(batches.claimed):
+                        batches.release(pos)
+                for pos, vector in batches.found.items():
+                    vectors[pos] = vector
+                result.cached += len(batches.found)
+                pending = _wait_for_others(batches.deferred, keys, cache, vectors, result)
+                settled = len(batches.found) + len(batches.deferred) - len(pending)
+                done += settled
+                progress.update(bar, advance=settled)
     result.ok = [i for i, v in enumerate(vectors) if v is not None]
     if result.ok:
         result.features = np.stack([vectors[i] for i in result.ok]).astype(np.float32)  # type: ignore[misc]
     result.seconds = time.perf_counter() - start
     result.corrupt_cache_files = cache.corrupt_found
     return result
+
+
+def _batch_size(extractor: Extractor, runtime: Runtime) -> int:
+    return runtime.batch_size or default_batch_size(extractor.device)
+
+
+def _embed_claimed(
+    extractor: Extractor,
+    images: _TileImages,
+    ids: Sequence[str],
+    batches: _ClaimedBatches,
+    runtime: Runtime,
+    result: ExtractionResult,
+    vectors: list[np.ndarray | None],
+) -> Iterator[int]:
+    """Decode and embed the claimed items; each is cached, then let go. Yields items done."""
+    device = extractor.device
+    workers = runtime.num_workers if runtime.num_workers is not None else default_workers(device)
+    loader = DataLoader(
+        images,
+        batch_sampler=batches,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=device.startswith("cuda"),
+        persistent_workers=False,
+        prefetch_factor=4 if workers else None,
+    )
+    for positions, tensors, bad in loader:
+        for pos, reason in bad:
+            result.skipped.append(SkippedItem(ids[pos], reason))
+            batches.release(pos)
+        if tensors is not None:
+            feats = extractor.embed(tensors).numpy()
+            for pos, vec in zip(positions, feats, strict=True):
+                batches.cache.put(batches.keys[pos], vec)
+                vectors[pos] = vec
+                batches.release(pos)
+            result.computed += len(positions)
+        yield len(positions) + len(bad)
+
+
+def _wait_for_others(
+    deferred: list[int],
+    keys: Sequence[str],
+    cache: FeatureCache,
+    vectors: list[np.ndarray | None],
+    result: ExtractionResult,
+) -> list[int]:
+    """Read back what other processes were computing; what they did not finish is still to do."""
+    still = []
+    for pos in deferred:
+        cache.locks.wait(keys[pos])
+        vector = cache.get(keys[pos])
+        if vector is None:  # the other process skipped it as unreadable, or died
+            still.append(pos)
+        else:
+            vectors[pos] = vector
+            result.cached += 1
+    return still

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,17 +17,21 @@ from histobench.benchmark.cache import FeatureCache
 from histobench.benchmark.config import RunConfig, validate_options
 from histobench.benchmark.environment import environment, feature_code_version, resolve_device
 from histobench.benchmark.extraction import ExtractionResult, extract_tiles
+from histobench.benchmark.identity import evaluation_id, evaluation_identity
+from histobench.benchmark.plans import plan_groups, read_plan_csv, unit_sites
 from histobench.benchmark.progress import stderr_console
-from histobench.benchmark.splits import SplitPlan, make_plan, plan_identity
+from histobench.benchmark.splits import SplitPlan, make_plan, plan_recipe
 from histobench.benchmark.store import ResultsStore
-from histobench.plugins.errors import DataError, PluginError
+from histobench.plugins.errors import ConfigError, DataError, PluginError
 from histobench.plugins.manager import Plugins, get_plugins
 from histobench.plugins.specs import (
     Dataset,
     DatasetSpec,
     Extractor,
+    Item,
     PluginOptions,
     Runtime,
+    SkippedItem,
     Task,
     TaskSpec,
 )
@@ -52,6 +57,13 @@ def resolve(config: RunConfig, source: str, plugins: Plugins | None = None) -> R
         task_spec.options_model, config.task_options, source, "task_options"
     )
     dataset_spec, dataset_source = resolve_dataset(config.dataset, task_spec, plugins)
+    if "patients_map" in config.dataset_options and (
+        "patients_map" not in dataset_spec.options_model.model_fields
+    ):
+        raise ConfigError(
+            f"--patients: the {dataset_spec.name} data set takes no patients map (its "
+            "options have no 'patients_map'; such data sets take patients from their own files)"
+        )
     dataset_options = validate_options(
         dataset_spec.options_model, config.dataset_options, source, "dataset_options"
     )
@@ -83,17 +95,23 @@ def resolve(config: RunConfig, source: str, plugins: Plugins | None = None) -> R
 
 
 def resolve_dataset(
-    dataset: str | None, task_spec: TaskSpec, plugins: Plugins
+    dataset: str | None, task_spec: TaskSpec | None, plugins: Plugins
 ) -> tuple[DatasetSpec, str]:
     """``--dataset`` as 'demo', a registered data set name, a path, or a name under
-    HISTOBENCH_HOME/data; without it, the task's standard data set under HISTOBENCH_HOME/data."""
-    if dataset == "demo":
+    HISTOBENCH_HOME/data; without it, the task's standard data set under HISTOBENCH_HOME/data.
+    Without a task (``bench extract``) only names and paths resolve."""
+    if task_spec is None and dataset in (None, "demo"):
+        raise DataError(
+            f"--dataset {dataset or ''}: without a task, give a path or a data set name "
+            "(see `bench list datasets`)"
+        )
+    if dataset == "demo" and task_spec is not None:
         if not task_spec.demo_dataset:
             raise DataError(f"task '{task_spec.name}' has no demo data set")
         return plugins.datasets.get(task_spec.demo_dataset).spec, ""
     if dataset in plugins.datasets.names():
         return plugins.datasets.get(dataset).spec, ""
-    if dataset is None:
+    if dataset is None and task_spec is not None:
         if not task_spec.standard_dataset:
             raise DataError(f"task '{task_spec.name}' needs --dataset PATH")
         path = home.data_dir() / task_spec.standard_dataset
@@ -103,6 +121,7 @@ def resolve_dataset(
                 f"{task_spec.dataset_hint}; or try --dataset demo"
             )
     else:
+        assert dataset is not None  # refused above when there is no task
         path = Path(dataset).expanduser()
         if not path.exists() and (home.data_dir() / dataset).exists():
             path = home.data_dir() / dataset
@@ -131,7 +150,7 @@ def extract_features(
         raise PluginError("this data set needs an extractor: pass --extractor NAME")
     if dataset.kind != "tiles":
         raise DataError(f"data sets of kind '{dataset.kind}' need their own embedder")
-    cache = FeatureCache(home.features_dir(), extractor.identity(), feature_code_version())
+    cache = FeatureCache(home.features_dir(), extractor.feature_identity(), feature_code_version())
     if cache.superseded:
         stderr_console.print(
             f"{extractor.name}: features cached by other histobench code "
@@ -157,15 +176,33 @@ def pooled_features(
 
 
 def get_or_make_plan(
-    store: ResultsStore, task: Task, units: Any, config: RunConfig, dataset: Dataset
+    store: ResultsStore,
+    task: Task,
+    units: Any,
+    config: RunConfig,
+    dataset: Dataset,
+    items: Sequence[Item] = (),
 ) -> SplitPlan:
-    groups = units.groups if config.cv.group_by_patient else list(units.ids)
-    plan_id = plan_identity(
+    """The run's split plan: read from ``cv.plan``, else the stored plan drawn from the same
+    inputs, else a new draw grouped by ``cv.group_by``."""
+    sites = unit_sites(units, items) if items else [None] * len(units.ids)
+    if config.cv.plan is not None:
+        imported = read_plan_csv(config.cv.plan, units.ids, units.groups, sites, config.cv.group_by)
+        # The same folds stored before (e.g. the plan this file was exported from) keep their
+        # record; either way the id is the folds', so runs on both are paired.
+        stored = store.load_plan(imported.plan_id)
+        plan = stored if stored is not None else imported
+        store.save_plan(plan, task.name, dataset.fingerprint)
+        # The run's record states the shape it was evaluated on: the file's, not the defaults.
+        config.cv.repeats, config.cv.folds = plan.repeats, plan.folds
+        return plan
+    groups = plan_groups(config.cv.group_by, units, sites)
+    recipe = plan_recipe(
         units.ids, units.strata, groups, config.cv.repeats, config.cv.folds, config.seed
     )
-    plan = store.load_plan(plan_id)
-    if plan is None:
-        plan = make_plan(
+    stored = store.plan_for_recipe(recipe)
+    if stored is None:
+        stored = make_plan(
             units.ids,
             units.strata,
             groups,
@@ -173,9 +210,28 @@ def get_or_make_plan(
             config.cv.folds,
             config.seed,
             class_names=getattr(task, "classes", None),
+            patients=units.groups,
+            sites=sites if any(sites) else None,
+            grouped_by=config.cv.group_by,
         )
-        store.save_plan(plan, task.name, dataset.fingerprint)
-    return plan
+        store.save_plan(stored, task.name, dataset.fingerprint)
+    return stored
+
+
+def check_skipped_fraction(
+    skipped: list[SkippedItem], total: int, config: RunConfig, dataset: Dataset
+) -> None:
+    """A few bad items are skipped and reported; too many mean a broken data set, so stop."""
+    if total == 0 or len(skipped) / total <= config.max_skipped_fraction:
+        return
+    first = skipped[0]
+    reason = (first.reason.splitlines() or [""])[0][:160]
+    raise DataError(
+        f"{dataset.root or dataset.name}: {len(skipped)} of {total} items skipped "
+        f"({len(skipped) / total:.1%}), more than max_skipped_fraction="
+        f"{config.max_skipped_fraction:g} (first: {first.item_id}: {reason}); "
+        "fix or remove them, or raise max_skipped_fraction in the run config"
+    )
 
 
 def new_run_id() -> str:
@@ -206,16 +262,19 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
         raise DataError(
             f"{dataset.root or dataset.name}: no item could be read ({len(skipped)} skipped)"
         )
+    check_skipped_fraction(skipped, len(dataset.items) + len(dataset.skipped), config, dataset)
     items = [dataset.items[i] for i in extraction.ok]
     units = task.units(dataset, items)
     with ResultsStore(home.results_db()) as store:
-        plan = get_or_make_plan(store, task, units, config, dataset)
+        plan = get_or_make_plan(store, task, units, config, dataset, items)
         features = pooled_features(extraction.features, units.members, extraction.tile_counts)
         stderr_console.print(
             f"[bold]{task.name}[/]: {len(units.ids)} units, plan {plan.plan_id} "
             f"({plan.repeats}×{plan.folds})"
         )
         result = task.evaluate(features, units, plan)
+        # What decides these scores apart from the features: runs are paired only when equal.
+        evaluation = evaluation_identity(task, dataset, plan, result)
         run_id = new_run_id()
         env = environment(
             extractor.device if extractor else "cpu",
@@ -233,7 +292,7 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
                 else None
             ),
             "task_options": resolved.task_options.model_dump(mode="json"),
-            "extractor_identity": extractor.identity() if extractor else None,
+            "extractor_identity": extractor.feature_identity() if extractor else None,
         }
         result.details.setdefault("target_kind", task.target_kind)
         result.details["extraction"] = {
@@ -257,6 +316,7 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
             env=env,
             code_version=env["code_version"],
             skipped=skipped,
+            evaluation=evaluation,
         )
     scores = result.repeat_scores
     return {
@@ -270,6 +330,8 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
         "repeats": plan.repeats,
         "folds": plan.folds,
         "plan_id": plan.plan_id,
+        "evaluation_id": evaluation_id(evaluation),
+        "evaluation": evaluation,
         "n_units": len(units.ids),
         "scores": [float(s) for s in scores],
         "fold_scores": result.fold_scores.tolist(),

@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from histobench.plugins.errors import HistobenchError
-from histobench.plugins.specs import Predictions, SkippedItem, SplitPlan, TargetResult, TaskResult
+from histobench.plugins.specs import (
+    Predictions,
+    SkippedItem,
+    SplitPlan,
+    TargetResult,
+    TaskResult,
+    digest,
+)
 
 # Each entry upgrades the schema by one version; never edit a released entry, append a new one.
 MIGRATIONS: list[str] = [
@@ -83,6 +90,25 @@ MIGRATIONS: list[str] = [
         item_id TEXT NOT NULL, reason TEXT NOT NULL
     );
     """,
+    # v2 (evaluation identity): what, apart from the extractor, decides a run's scores; runs
+    # are compared only when their evaluation_id is equal. NULL for runs stored before.
+    """
+    ALTER TABLE runs ADD COLUMN evaluation_id TEXT;
+    ALTER TABLE runs ADD COLUMN evaluation TEXT;
+    CREATE INDEX runs_by_evaluation ON runs(task, evaluation_id);
+    """,
+    # v3 (split plans in and out): a plan keeps each unit's patient and site (for export and
+    # checks) and what grouped it; its id is its folds, so the inputs that drew it (the recipe)
+    # find it again through their own table. NULL for plans stored before.
+    """
+    ALTER TABLE split_plans ADD COLUMN patients TEXT;
+    ALTER TABLE split_plans ADD COLUMN sites TEXT;
+    ALTER TABLE split_plans ADD COLUMN grouped_by TEXT;
+    CREATE TABLE plan_recipes (
+        recipe TEXT PRIMARY KEY,
+        plan_id TEXT NOT NULL REFERENCES split_plans(plan_id)
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -124,6 +150,9 @@ class RunRecord:
     code_version: str
     fold_scores: np.ndarray
     repeat_scores: np.ndarray
+    # The evaluation identity (benchmark/identity.py); None for runs stored before v2.
+    evaluation_id: str | None = None
+    evaluation: dict[str, Any] | None = None
 
 
 class ResultsStore:
@@ -132,6 +161,7 @@ class ResultsStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = sqlite3.connect(path, timeout=30)
+            self.conn.row_factory = sqlite3.Row  # rows by column name (and still by index)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -161,10 +191,27 @@ class ResultsStore:
                 f"(v{SCHEMA_VERSION}); upgrade histobench"
             )
         for version in range(current, SCHEMA_VERSION):
-            with self._transaction() as cur:
-                cur.executescript(
-                    "BEGIN;" + MIGRATIONS[version] + f"; PRAGMA user_version={version + 1};"
-                )
+            self._apply_migration(version)
+
+    def _apply_migration(self, version: int) -> None:
+        """One schema step, exactly once even when several processes open a new store at once:
+        the write lock is taken first (BEGIN IMMEDIATE waits for it), then the version is read
+        again, and the step's statements run inside that same transaction."""
+        cur = self.conn.cursor()
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            if self.schema_version > version:  # another process applied it meanwhile
+                self.conn.rollback()
+                return
+            for statement in _statements(MIGRATIONS[version]):
+                cur.execute(statement)
+            cur.execute(f"PRAGMA user_version={version + 1}")
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        finally:
+            cur.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -181,10 +228,12 @@ class ResultsStore:
     # -- split plans --------------------------------------------------------------------------
 
     def save_plan(self, plan: SplitPlan, task: str, dataset_fingerprint: str) -> None:
+        """Store a plan once (its id is its folds) and remember the recipe that drew it."""
         with self._transaction() as cur:
             cur.execute(
                 "INSERT OR IGNORE INTO split_plans (plan_id, task, dataset_fingerprint, repeats,"
-                " folds, seed, algorithm, unit_ids, assignments) VALUES (?,?,?,?,?,?,?,?,?)",
+                " folds, seed, algorithm, unit_ids, assignments, patients, sites, grouped_by)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     plan.plan_id,
                     task,
@@ -195,22 +244,51 @@ class ResultsStore:
                     plan.algorithm,
                     json.dumps(list(plan.unit_ids)),
                     to_blob(plan.assignments),
+                    None if plan.patients is None else json.dumps(list(plan.patients)),
+                    None if plan.sites is None else json.dumps(list(plan.sites)),
+                    plan.grouped_by,
                 ),
             )
+            if plan.recipe is not None:
+                cur.execute(
+                    "INSERT OR IGNORE INTO plan_recipes (recipe, plan_id) VALUES (?, ?)",
+                    (plan.recipe, plan.plan_id),
+                )
 
     def load_plan(self, plan_id: str) -> SplitPlan | None:
         row = self.conn.execute(
-            "SELECT unit_ids, assignments, repeats, folds, seed, algorithm FROM split_plans"
-            " WHERE plan_id = ?",
+            "SELECT unit_ids, assignments, repeats, folds, seed, algorithm, patients, sites,"
+            " grouped_by FROM split_plans WHERE plan_id = ?",
             (plan_id,),
         ).fetchone()
         if row is None:
             return None
         assignments = from_blob(row[1])
         assert assignments is not None
+        patients, sites = (None if v is None else tuple(json.loads(v)) for v in (row[6], row[7]))
         return SplitPlan(
-            plan_id, tuple(json.loads(row[0])), assignments, row[2], row[3], row[4], row[5]
+            plan_id,
+            tuple(json.loads(row[0])),
+            assignments,
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            patients=patients,
+            sites=sites,
+            grouped_by=row[8] or "patient",
         )
+
+    def plan_for_recipe(self, recipe: str) -> SplitPlan | None:
+        """The plan drawn before from the same inputs, seed and algorithm version."""
+        row = self.conn.execute(
+            "SELECT plan_id FROM plan_recipes WHERE recipe = ?", (recipe,)
+        ).fetchone()
+        return None if row is None else self.load_plan(row[0])
+
+    def plan_of_run(self, run_id: str) -> str | None:
+        row = self.conn.execute("SELECT plan_id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     # -- runs ---------------------------------------------------------------------------------
 
@@ -230,11 +308,16 @@ class ResultsStore:
         env: dict[str, Any],
         code_version: str,
         skipped: list[SkippedItem],
+        evaluation: dict[str, Any] | None = None,
     ) -> None:
+        """Store one run in one transaction; ``evaluation`` is its evaluation identity record
+        (its digest becomes ``evaluation_id``)."""
         scores = result.repeat_scores
+        evaluation_id = digest(evaluation, length=16) if evaluation is not None else None
         with self._transaction() as cur:
             cur.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)}) VALUES"
+                f" ({', '.join('?' * len(_RUN_COLUMNS))})",
                 (
                     run_id,
                     created,
@@ -253,6 +336,8 @@ class ResultsStore:
                     json.dumps(env, default=str),
                     json.dumps(result.details, default=str),
                     code_version,
+                    evaluation_id,
+                    None if evaluation is None else json.dumps(evaluation, default=str),
                 ),
             )
             cur.executemany(
@@ -294,37 +379,40 @@ class ResultsStore:
                 [(run_id, s.item_id, s.reason) for s in skipped],
             )
 
-    def _record(self, row: sqlite3.Row | tuple[Any, ...]) -> RunRecord:
-        run_id = row[0]
+    def _record(self, row: sqlite3.Row) -> RunRecord:
+        run_id = row["run_id"]
         folds = self.conn.execute(
             "SELECT repeat, fold, score FROM fold_scores WHERE run_id = ?", (run_id,)
         ).fetchall()
-        fold_scores = np.full((row[11], row[12]), np.nan)
+        fold_scores = np.full((row["repeats"], row["folds"]), np.nan)
         for r, k, s in folds:
             fold_scores[r, k] = np.nan if s is None else s
         reps = self.conn.execute(
             "SELECT score FROM repeat_scores WHERE run_id = ? ORDER BY repeat", (run_id,)
         ).fetchall()
+        evaluation = row["evaluation"]
         return RunRecord(
             run_id=run_id,
-            created=row[1],
-            extractor=row[2],
-            task=row[3],
-            dataset=row[4],
-            dataset_fingerprint=row[5],
-            plan_id=row[6],
-            metric=row[7],
-            greater_is_better=bool(row[8]),
-            mean=row[9],
-            std=row[10],
-            repeats=row[11],
-            folds=row[12],
-            config=json.loads(row[13]),
-            env=json.loads(row[14]),
-            details=json.loads(row[15]),
-            code_version=row[16],
+            created=row["created"],
+            extractor=row["extractor"],
+            task=row["task"],
+            dataset=row["dataset"],
+            dataset_fingerprint=row["dataset_fingerprint"],
+            plan_id=row["plan_id"],
+            metric=row["metric"],
+            greater_is_better=bool(row["greater_is_better"]),
+            mean=row["mean"],
+            std=row["std"],
+            repeats=row["repeats"],
+            folds=row["folds"],
+            config=json.loads(row["config"]),
+            env=json.loads(row["env"]),
+            details=json.loads(row["details"]),
+            code_version=row["code_version"],
             fold_scores=fold_scores,
             repeat_scores=np.array([np.nan if s[0] is None else s[0] for s in reps]),
+            evaluation_id=row["evaluation_id"],
+            evaluation=None if evaluation is None else json.loads(evaluation),
         )
 
     def get_run(self, run_id: str) -> RunRecord | None:
@@ -381,6 +469,43 @@ class ResultsStore:
             "SELECT item_id, reason FROM skipped_items WHERE run_id = ? ORDER BY rowid", (run_id,)
         ).fetchall()
         return [SkippedItem(i, r) for i, r in rows]
+
+
+# The runs columns save_run writes, by name (later migrations may add columns of their own).
+_RUN_COLUMNS = (
+    "run_id",
+    "created",
+    "extractor",
+    "task",
+    "dataset",
+    "dataset_fingerprint",
+    "plan_id",
+    "metric",
+    "greater_is_better",
+    "mean",
+    "std",
+    "repeats",
+    "folds",
+    "config",
+    "env",
+    "details",
+    "code_version",
+    "evaluation_id",
+    "evaluation",
+)
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script's statements, split where SQLite says a statement is complete."""
+    statements, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        statements.append(pending.strip())
+    return [s for s in statements if s.rstrip(";").strip()]
 
 
 def _num(value: Any) -> float | None:

@@ -27,9 +27,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     with ResultsStore(home.results_db()) as store:
         result = compare(
-            store, args.task, args.extractors, args.test, blocks=args.blocks,
-            figure_dir=home.reports_dir(), seed=args.seed,
-        )  # fmt: skip
+            store,
+            args.task,
+            args.extractors,
+            args.test,
+            blocks=args.blocks,
+            evaluation=args.evaluation,
+            figure_dir=home.reports_dir(),
+            seed=args.seed,
+        )
     if args.json:
         _print_json(result)
     else:
@@ -42,36 +48,24 @@ def format_comparison(c: dict[str, Any]) -> str:
     from histobench.leaderboard.tables import fmt, fmt_p
 
     lines = [
-        f"{c['task']} ({c['metric']}), plan {c['plan_id']} ({c['repeats']}×{c['folds']}):",
+        f"{c['task']} ({c['metric']}), plan {c['plan_id']} ({c['repeats']}×{c['folds']}),"
+        f" evaluation {c['evaluation_id']}:",
         "  " + ", ".join(f"{e} {fmt(m)}" for e, m in c["means"].items()),
     ]
-    if c["test"] == "friedman":
-        n = c["nemenyi"]
-        lines.append(
-            f"  Friedman chi2 = {fmt(c['statistic'], 3)}, df = {fmt(c['df'], 0)},"
-            f" p = {fmt_p(c['p_value'])} ({c['blocking_rule']})"
-        )
-        ranks = sorted(n["average_ranks"].items(), key=lambda kv: kv[1])
-        lines.append(
-            "  average ranks: " + ", ".join(f"{e} {r:.2f}" for e, r in ranks)
-            + f"; Nemenyi CD = {n['critical_difference']:.2f}"
-        )  # fmt: skip
-        for p in c["pairwise_vs_best"]:
-            a, b = p["extractors"]
-            lines.append(
-                f"  {a} − {b}: {fmt(p['effect_size'])}, p = {fmt_p(p['p_value'])},"
-                f" Holm p = {fmt_p(p['p_holm'])} ({p['headline_test']})"
-            )
-        if c["cd_diagram"]:
-            lines.append(f"  critical-difference diagram: {c['cd_diagram']}")
-        return "\n".join(lines)
+    if c["test"] == "pairwise":
+        return "\n".join(lines + _format_many(c))
     a, b = c["extractors"]
     lines.append(
-        f"  {c['headline_test']}: {c['effect_size_meaning']} = {fmt(c['effect_size'])}"
-        f" (95% CI {fmt(c['ci_low'])} to {fmt(c['ci_high'])}), statistic ="
+        f"  {a} − {b} = {fmt(c['difference'])} (95% CI {fmt(c['ci_low'])} to"
+        f" {fmt(c['ci_high'])}, {c['ci_of']}); {c['headline_test']}: statistic ="
         f" {fmt(c['statistic'], 3)}, df = {fmt(c['df'], 0)}, p = {fmt_p(c['p_value'])}"
     )
+    for key in ("ci_method", "quantity_note", "headline_note", "assumption"):
+        if c.get(key):
+            lines.append(f"  {key.replace('_', ' ')}: {c[key]}")
     t = c["per_target"]
+    if t.get("assumption"):
+        lines.append(f"  per target: {t['assumption']}")
     if t.get("available"):
         s = t["sign_test"]
         lines.append(
@@ -84,6 +78,36 @@ def format_comparison(c: dict[str, Any]) -> str:
     elif t.get("note"):
         lines.append(f"  per target: {t['note']}")
     return "\n".join(lines)
+
+
+def _format_many(c: dict[str, Any]) -> list[str]:
+    """Three or more extractors: every pair with Holm, then Friedman over targets if asked."""
+    from histobench.leaderboard.tables import fmt, fmt_p
+
+    lines = [f"  verdict: {c['verdict']}"]
+    for p in c["pairwise"]:
+        a, b = p["extractors"]
+        lines.append(
+            f"  {a} − {b} = {fmt(p['difference'])} (95% CI {fmt(p['ci_low'])} to"
+            f" {fmt(p['ci_high'])}), p = {fmt_p(p['p_value'])}, Holm p = {fmt_p(p['p_holm'])}"
+        )
+    if c["pairwise"] and c["pairwise"][0].get("assumption"):
+        lines.append(f"  assumption: {c['pairwise'][0]['assumption']}")
+    f = c["friedman"]
+    if f:
+        ranks = sorted(f["nemenyi"]["average_ranks"].items(), key=lambda kv: kv[1])
+        lines.append(
+            f"  Friedman chi2 = {fmt(f['statistic'], 3)}, df = {fmt(f['df'], 0)},"
+            f" p = {fmt_p(f['p_value'])} ({f['blocking_rule']})"
+        )
+        lines.append(
+            "  average ranks: "
+            + ", ".join(f"{e} {r:.2f}" for e, r in ranks)
+            + f"; Nemenyi CD = {f['nemenyi']['critical_difference']:.2f}"
+        )
+    if c["cd_diagram"]:
+        lines.append(f"  critical-difference diagram: {c['cd_diagram']}")
+    return lines
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -118,14 +142,26 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--task", required=True)
     p.add_argument("--extractors", required=True, help="A,B[,C...]: the latest run of each")
     p.add_argument(
-        "--test", choices=TESTS, default="nb-ttest",
+        "--test",
+        choices=TESTS,
+        default="nb-ttest",
         help="nb-ttest: corrected resampled t-test on fold scores (default); wilcoxon and"
-        " permutation: per-repeat scores; delong: AUC tasks",
-    )  # fmt: skip
+        " permutation: per-repeat scores, treating repeats as independent (stated in the"
+        " output); delong: AUC tasks",
+    )
     p.add_argument(
-        "--blocks", choices=BLOCKS, default="repeats",
-        help="Friedman blocks for 3+ extractors: CV repeats (default) or targets",
-    )  # fmt: skip
+        "--blocks",
+        choices=BLOCKS,
+        default="none",
+        help="3+ extractors: every pair is tested with Holm; 'targets' adds Friedman + Nemenyi"
+        " with the targets (classes, genes) as blocks (CV repeats are never blocks)",
+    )
+    p.add_argument(
+        "--evaluation",
+        default=None,
+        metavar="ID",
+        help="compare the latest runs of this evaluation identity (a prefix of its id)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo permutation test")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_compare)
@@ -134,7 +170,9 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument("--task", default=None)
     p.add_argument("--format", choices=FORMATS, default="md")
     p.add_argument(
-        "--out", type=Path, default=None,
+        "--out",
+        type=Path,
+        default=None,
         help="output file (html default: HISTOBENCH_HOME/reports/leaderboard.html)",
-    )  # fmt: skip
+    )
     p.set_defaults(func=cmd_leaderboard)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from histobench.plugins.errors import HistobenchError, PluginError
+from histobench.plugins.errors import ConfigError, HistobenchError, PluginError
 from histobench.statistics.results import StatisticsError
 
 
@@ -125,17 +125,25 @@ def _config_from_args(args: argparse.Namespace) -> tuple[Any, str]:
         "batch_size": args.batch_size,
         "num_workers": args.num_workers,
     }
-    if getattr(args, "weights", None):
-        overrides["extractor_options"] = {"weights": str(args.weights)}
-    config = build_run_config(
-        args.config, overrides, {"repeats": args.repeats, "folds": args.folds}
-    )
-    if args.weights and args.config:
-        # --weights merges into the file's extractor options instead of replacing them.
+    flag_options = extractor_flag_options(args)
+    if flag_options:
+        overrides["extractor_options"] = flag_options
+    cv_flags = {
+        "repeats": args.repeats,
+        "folds": args.folds,
+        "group_by": getattr(args, "group_by", None),
+        "plan": getattr(args, "plan", None),
+    }
+    config = build_run_config(args.config, overrides, cv_flags)
+    if getattr(args, "patients", None):
+        # --patients merges into the data set options of the config file.
+        config.dataset_options = {**config.dataset_options, "patients_map": str(args.patients)}
+    if flag_options and args.config:
+        # --weights/--option/--layer merge into the file's extractor options, not replace them.
         from histobench.benchmark.config import load_config_file
 
         file_opts = load_config_file(args.config).get("extractor_options", {})
-        config.extractor_options = {**file_opts, "weights": str(args.weights)}
+        config.extractor_options = {**file_opts, **flag_options}
     return config, str(args.config) if args.config else "command line"
 
 
@@ -192,6 +200,41 @@ def add_runtime_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-workers", type=int, default=None, dest="num_workers")
 
 
+def extractor_flag_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--option KEY=VALUE`` (repeatable), ``--layer NAME`` and ``--weights FILE`` as extractor
+    options (strings; the extractor's options model converts the types)."""
+    values: dict[str, Any] = {}
+    for pair in getattr(args, "option", None) or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE")
+        values[key.strip()] = value.strip()
+    if getattr(args, "layer", None):
+        values["layer"] = args.layer
+    if getattr(args, "weights", None):
+        values["weights"] = str(args.weights)
+    return values
+
+
+def add_split_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--group-by",
+        choices=["patient", "site", "none"],
+        default=None,
+        dest="group_by",
+        help="keep each patient (default) or each TCGA tissue-source site in one fold",
+    )
+    p.add_argument(
+        "--plan", type=Path, default=None, help="split plan CSV (unit,patient,repeat,fold[,site])"
+    )
+    p.add_argument(
+        "--patients",
+        type=Path,
+        default=None,
+        help="CSV mapping tiles to patients (item,patient[,site])",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="bench", description="histobench: is extractor A better than B on task T?"
@@ -219,19 +262,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", type=Path, default=None, help="a TOML or YAML run config")
     p.add_argument("--weights", type=Path, default=None, help="weights file for the extractor")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extractor option, e.g. --option input_size=299 (repeatable)",
+    )
+    p.add_argument("--layer", default=None, help="the layer to take features from (keras-model)")
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--folds", type=int, default=None)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_split_flags(p)
     add_runtime_flags(p)
     p.set_defaults(func=cmd_run)
 
     from histobench.cli.demo import add_demo_parser
     from histobench.cli.extract import add_extract_parser
     from histobench.cli.leaderboard import add_parsers as add_leaderboard_parsers
+    from histobench.cli.plan import add_plan_parser
+    from histobench.cli.rerun import add_rerun_parser
 
     add_extract_parser(sub)
     add_demo_parser(sub)
     add_leaderboard_parsers(sub)
+    add_plan_parser(sub)
+    add_rerun_parser(sub)
     add_plugin_commands(sub)
     return parser
 

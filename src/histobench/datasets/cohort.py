@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from histobench.benchmark.config import format_validation_error
 from histobench.benchmark.progress import make_progress
@@ -69,7 +76,9 @@ class CohortSection(BaseModel):
     stain: dict[str, Any] | None = Field(
         None, description="Stain normalisation for slides (histobench.datasets.wsi StainConfig)."
     )
-    mutations: Path | None = Field(None, description="GDC MAF, wide table or long list.")
+    mutations: Path | None = Field(
+        None, description="GDC MAF, wide table, long list or headerless positives list."
+    )
     mutations_format: MutationFormat = "auto"
     variant_classifications: list[str] = Field(
         default_factory=lambda: list(NON_SILENT),
@@ -80,7 +89,7 @@ class CohortSection(BaseModel):
     )
     gene_column: str | None = Field(None, description="Gene column of a long positives list.")
     patients_file: Path | None = Field(
-        None, description="All patients (one per line); needed by a long positives list."
+        None, description="All patients (one per line); needed by a long or positives list."
     )
     expression: Path | None = Field(None, description="Matrix file or STAR-counts folder.")
     expression_orientation: Orientation = "auto"
@@ -93,6 +102,16 @@ class CohortSection(BaseModel):
     sample_sheet: Path | None = Field(None, description="GDC sample sheet for STAR files.")
     genes: list[str] | None = None
     genes_file: Path | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str | None) -> str | None:
+        # The name labels runs and may name files: it must not be able to point elsewhere.
+        if name is not None and (
+            not name.strip() or "/" in name or "\\" in name or name.strip(".") == ""
+        ):
+            raise ValueError("must be a plain name (no '/', '\\', or only dots)")
+        return name
 
     @model_validator(mode="after")
     def _one_source(self) -> CohortSection:
@@ -128,7 +147,7 @@ _PATH_FIELDS = (
 def read_cohort_file(path: Path) -> CohortSection:
     """Parse and validate; relative paths are resolved against the file's folder."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(_toml_text(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read cohort file: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -149,11 +168,18 @@ def read_cohort_file(path: Path) -> CohortSection:
     return section.model_copy(update=updates)
 
 
+def _toml_text(path: Path) -> str:
+    """The file as TOML text: a BOM dropped, old-Mac CR line endings made LF (TOML forbids
+    a bare CR, but editors still write them)."""
+    text = path.read_text(encoding="utf-8-sig")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def looks_like_cohort(path: Path) -> bool:
     if not (path.is_file() and path.suffix.lower() == ".toml"):
         return False
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(_toml_text(path))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False
     return isinstance(data.get("cohort"), dict)
@@ -244,7 +270,7 @@ def embed_feature_files(
     ``tile_counts`` holds each file's number of rows, so a patient with several slide files
     becomes the mean over all its tiles. Unreadable or empty files are skipped and reported.
     """
-    from histobench.datasets.wsi.h5io import read_slide_features
+    from histobench.benchmark.h5io import read_slide_features
 
     start = time.perf_counter()
     rows: list[np.ndarray] = []
@@ -263,6 +289,10 @@ def embed_feature_files(
                 continue
             if features.shape[0] == 0:
                 skipped.append(SkippedItem(item.item_id, f"{item.path}: no feature rows"))
+                continue
+            if not np.issubdtype(features.dtype, np.number):
+                reason = f"{item.path}: 'features' holds {features.dtype}, not numbers"
+                skipped.append(SkippedItem(item.item_id, reason))
                 continue
             if dim is None:
                 dim = (features.shape[1], item.path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from histobench.plugins import hookimpl
+from histobench.plugins import CommandSpec, DatasetFlags, hookimpl
 from histobench.plugins.specs import DatasetSpec
 
 
@@ -34,3 +34,18 @@ def histobench_datasets() -> list[DatasetSpec]:
         *COHORT_DATASET_SPECS,
         *SLIDE_DATASET_SPECS,
     ]
+
+
+@hookimpl
+def histobench_command_flags() -> list[DatasetFlags]:
+    """The slide flags of ``bench extract`` (tiling, stain, executor, devices)."""
+    from histobench.datasets.wsi.flags import SLIDE_EXTRACT_FLAGS
+
+    return [SLIDE_EXTRACT_FLAGS]
+
+
+@hookimpl
+def histobench_commands() -> list[CommandSpec]:
+    from histobench.datasets.fetch.cli import DATA_COMMAND
+
+    return [DATA_COMMAND]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import timm
 import torch
@@ -29,6 +30,41 @@ class Backbone:
     preprocessing: Preprocessing
     weights_source: str
     weights_digest: str
+
+
+class TokenPooling(torch.nn.Module):
+    """A vision transformer's embedding from its output tokens, or a CNN's pooled output.
+
+    ``cls``: the class token; ``mean``: the mean of the patch tokens (class and register
+    tokens excluded); ``cls+mean``: both concatenated; ``head``: the network's own pooled
+    output, or for ``truncate_after="layer3"`` a ResNet cut after layer 3, average pooled.
+    """
+
+    def __init__(self, net: torch.nn.Module, tokens: str, truncate_after: str | None = None):
+        super().__init__()
+        self.tokens = tokens
+        self.truncate_after = truncate_after
+        if truncate_after == "layer3":  # drop what is never run (memory)
+            net.layer4 = torch.nn.Identity()  # type: ignore[assignment]
+            net.fc = torch.nn.Identity()  # type: ignore[assignment]
+        elif tokens != "head" and not hasattr(net, "num_prefix_tokens"):
+            raise WeightsError(f"pooling '{tokens}' needs a vision transformer")
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        net: Any = self.net
+        if self.truncate_after == "layer3":
+            x = net.maxpool(net.act1(net.bn1(net.conv1(x))))
+            return net.layer3(net.layer2(net.layer1(x))).mean(dim=(2, 3))
+        if self.tokens == "head":
+            return net(x)
+        tokens = net.forward_features(x)
+        cls, patches = tokens[:, 0], tokens[:, net.num_prefix_tokens :].mean(dim=1)
+        if self.tokens == "cls":
+            return cls
+        if self.tokens == "mean":
+            return patches
+        return torch.cat([cls, patches], dim=-1)
 
 
 _TIMM_NAMES = {"effnet-lite0": "tf_efficientnet_lite0", "xception": "legacy_xception"}
@@ -51,9 +87,14 @@ def _num_features(model: torch.nn.Module) -> int:
 def _create(backbone: str) -> torch.nn.Module:
     name = timm_name(backbone)
     try:
-        return timm.create_model(name, pretrained=False, num_classes=0, global_pool="avg")
+        model = timm.create_model(name, pretrained=False, num_classes=0)
     except RuntimeError as exc:  # timm's "Unknown model"
         raise WeightsError(f"timm has no model '{name}' ({exc})") from exc
+    # Vision transformers keep their own head pooling (and so the final norm their checkpoints
+    # hold); CNNs are global-average pooled.
+    if not hasattr(model, "num_prefix_tokens"):
+        model.reset_classifier(0, "avg")  # type: ignore[operator]  # timm models define it
+    return model
 
 
 def _preprocessing(model: torch.nn.Module, size: int) -> Preprocessing:

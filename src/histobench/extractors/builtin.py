@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from histobench.benchmark import home
-from histobench.extractors.backbones import Backbone, build_backbone
+from histobench.extractors.backbones import Backbone, TokenPooling, build_backbone
 from histobench.plugins.specs import Extractor, ExtractorSpec, PluginOptions, Runtime
 from histobench.plugins.torch import TorchExtractor
 
@@ -25,6 +25,11 @@ class WeightsOptions(InputOptions):
 
 class TimmOptions(WeightsOptions):
     model_name: str = Field(description="A timm model name (given as timm:<model-name>).")
+    pooling: Literal["head", "cls", "mean", "cls+mean"] = Field(
+        "head",
+        description="Vision transformers: the class token, the mean of the patch tokens, or "
+        "both concatenated; head (default): the backbone's pooled output as built.",
+    )
 
 
 class RandomInitOptions(InputOptions):
@@ -33,11 +38,12 @@ class RandomInitOptions(InputOptions):
     )
 
 
-def _wrap(name: str, backbone: Backbone, runtime: Runtime) -> Extractor:
+def _wrap(name: str, backbone: Backbone, runtime: Runtime, **extra: Any) -> Extractor:
     identity = {
         "extractor": name,
         "backbone": backbone.name,
         "weights_digest": backbone.weights_digest,
+        **extra,  # e.g. the token pooling: part of the feature-cache key
     }
     return TorchExtractor(
         name, backbone.model, backbone.feature_dim, backbone.preprocessing, identity, runtime
@@ -57,6 +63,12 @@ def _imgnet(options: WeightsOptions, runtime: Runtime) -> Extractor:
         weights_dir=home.weights_dir(),
         input_size=options.input_size,
     )
+    # Weights converted from Keras (`bench convert keras-xception`) give the Keras model's
+    # features only with Keras' max-pool padding; the file's metadata says so. Only here:
+    # `bench finetune` trains and `ftx` evaluates with timm's own pooling, consistently.
+    from histobench.extractors.keras.layout import apply_keras_layout
+
+    apply_keras_layout(backbone.model, Path(backbone.weights_source))
     return _wrap("imgnet", backbone, runtime)
 
 
@@ -65,6 +77,14 @@ def _timm(options: TimmOptions, runtime: Runtime) -> Extractor:
     backbone = build_backbone(
         name, weights=options.weights, weights_dir=home.weights_dir(), input_size=options.input_size
     )
+    if options.pooling != "head":
+        pooled = TokenPooling(backbone.model, options.pooling)
+        dim = backbone.feature_dim * (2 if options.pooling == "cls+mean" else 1)
+        backbone = Backbone(
+            backbone.name, pooled, dim, backbone.preprocessing, backbone.weights_source,
+            backbone.weights_digest,
+        )  # fmt: skip
+        return _wrap(name, backbone, runtime, pooling=options.pooling)
     return _wrap(name, backbone, runtime)
 
 

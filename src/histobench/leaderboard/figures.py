@@ -99,9 +99,14 @@ def per_class_bars(
         mean = [v.mean() if v.size else np.nan for v in vals]
         err = [v.std(ddof=1) if v.size > 1 else 0.0 for v in vals]
         ax.bar(
-            x + (i - (len(names) - 1) / 2) * width, mean, width, yerr=err, capsize=2,
-            color=_color(i), label=name,
-        )  # fmt: skip
+            x + (i - (len(names) - 1) / 2) * width,
+            mean,
+            width,
+            yerr=err,
+            capsize=2,
+            color=_color(i),
+            label=name,
+        )
     ax.set_xticks(x, classes)
     ax.set_ylabel(f"{metric} (mean ± SD over repeats)")
     ax.set_title(title or f"per-class {metric}")
@@ -237,9 +242,14 @@ def per_gene_auc(
             )
         err = None if errors is None or name not in errors else np.asarray(errors[name], float)
         ax.bar(
-            x + (i - (len(names) - 1) / 2) * width, vals, width, yerr=err, capsize=2,
-            color=_color(i), label=name,
-        )  # fmt: skip
+            x + (i - (len(names) - 1) / 2) * width,
+            vals,
+            width,
+            yerr=err,
+            capsize=2,
+            color=_color(i),
+            label=name,
+        )
     ax.axhline(0.5, color="black", linestyle="--", linewidth=0.8, label="chance")
     ax.set_xticks(x, [str(g) for g in genes], rotation=45, ha="right")
     ax.set_ylabel("AUC")
@@ -286,9 +296,13 @@ def critical_difference_diagram(
         x_text = 0.55 if left else k + 0.45
         ax.plot([rank, rank, x_text], [0, row, row], color="black", linewidth=0.8)
         ax.text(
-            x_text, row, f"{name} ({rank:.2f})" if left else f"({rank:.2f}) {name}",
-            ha="left" if left else "right", va="bottom", fontsize="small",
-        )  # fmt: skip
+            x_text,
+            row,
+            f"{name} ({rank:.2f})" if left else f"({rank:.2f}) {name}",
+            ha="left" if left else "right",
+            va="bottom",
+            fontsize="small",
+        )
     for j, group in enumerate(cliques):
         ranks = [dict(order)[g] for g in group]
         ax.hlines(0.35 + 0.25 * j, min(ranks) - 0.03, max(ranks) + 0.03, linewidth=4, color="#444")

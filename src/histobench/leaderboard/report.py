@@ -12,161 +12,14 @@ import base64
 import html
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from histobench.benchmark.store import ResultsStore, RunRecord
-from histobench.leaderboard import figures
-from histobench.leaderboard.compare import is_auc_metric
+from histobench.leaderboard.report_figures import FigureFile, group_slug, task_figures
 from histobench.leaderboard.tables import Leaderboard, build_leaderboard, fmt, fmt_p, plural
-from histobench.plugins.errors import DataError, HistobenchError
-from histobench.statistics.results import StatisticsError
-
-MAX_SCATTER_GENES = 6
-
-
-@dataclass(frozen=True)
-class FigureFile:
-    task: str
-    name: str  # e.g. "figure2"
-    caption: str
-    png: Path
-    svg: Path
-
-
-# --------------------------------------------------------------------------------------------
-# Figures per task
-# --------------------------------------------------------------------------------------------
-
-
-def task_figures(
-    store: ResultsStore, lb: Leaderboard, runs: Sequence[RunRecord], figure_dir: Path
-) -> list[FigureFile]:
-    """Make and save every figure that applies to each task of the leaderboard."""
-    out: list[FigureFile] = []
-    by_id = {r.run_id: r for r in runs}
-    for task, d in lb.details.items():
-        group = [by_id[r["run_id"]] for r in lb.rows if r["task"] == task]
-        metric, kind = d["metric"], d["target_kind"]
-
-        def save(name: str, fig: Any, caption: str, task: str = task) -> None:
-            png, svg = figures.save_figure(fig, figure_dir / f"{task}-{name}")
-            out.append(FigureFile(task, name, caption, png, svg))
-
-        save(
-            "figure2",
-            figures.repeat_distributions(
-                {r.extractor: r.repeat_scores for r in group}, metric=metric,
-                title=f"{metric} over {group[0].repeats} CV repeats",
-            ),
-            f"{metric} of each CV repeat per extractor (Figure 2 of the study).",
-        )  # fmt: skip
-        per = {r.extractor: store.target_results(r.run_id) for r in group}
-        if not any(per.values()):
-            pass
-        elif is_auc_metric(metric):
-            genes = [row["target"] for row in d["targets"]]
-            aucs = {e: [p[g].mean if g in p else np.nan for g in genes] for e, p in per.items()}
-            sds = {
-                e: [float(np.nanstd(p[g].repeat_scores, ddof=1)) if g in p and
-                    p[g].repeat_scores.size > 1 else 0.0 for g in genes]
-                for e, p in per.items()
-            }  # fmt: skip
-            save(
-                "figure6",
-                figures.per_gene_auc(genes, aucs, errors=sds, title=f"{task}: AUC per {kind}"),
-                f"AUC per {kind}, mean ± SD over repeats; dashed line: chance (Figure 6).",
-            )
-        elif kind == "gene":
-            _gene_figures(store, d, group, per, save)
-        else:
-            save(
-                "figure3",
-                figures.per_class_bars(
-                    {e: {t: tr.repeat_scores for t, tr in p.items()} for e, p in per.items()},
-                    metric=metric, title=f"{task}: per-{kind} {metric}",
-                ),
-                f"per-{kind} {metric}, mean ± SD over repeats (Figure 3).",
-            )  # fmt: skip
-        cd = _cd_figure(store, group)
-        if cd is not None:
-            save(
-                "cd",
-                cd,
-                "Critical-difference diagram (Friedman + Nemenyi, blocks = CV repeats):"
-                " extractors joined by a bar are not shown to differ.",
-            )
-    return out
-
-
-def _gene_figures(
-    store: ResultsStore,
-    d: dict[str, Any],
-    group: list[RunRecord],
-    per: dict[str, dict[str, Any]],
-    save: Any,
-) -> None:
-    best = group[0]
-    if len(group) >= 2:
-        other = group[1]
-        genes = [g for g in per[best.extractor] if g in per[other.extractor]]
-        diff = [per[best.extractor][g].mean - per[other.extractor][g].mean for g in genes]
-        versus = d["versus_best"].get(other.extractor, {})
-        q = {row["target"]: row.get("p_bh") for row in versus.get("targets", [])}
-        sig = [q.get(g) is not None and q[g] <= 0.05 for g in genes]
-        if genes:
-            save(
-                "figure4",
-                figures.per_gene_difference(
-                    genes,
-                    diff,
-                    significant=sig,
-                    labels=(best.extractor, other.extractor),
-                    metric=d["metric"],
-                ),  # fmt: skip
-                f"{d['metric']} of {best.extractor} minus {other.extractor} per gene, sorted;"
-                " stars: paired difference significant after Benjamini-Hochberg (q ≤ 0.05)"
-                " (Figure 4).",
-            )
-    preds = store.predictions(best.run_id)
-    scores = per[best.extractor]
-    chosen = sorted(
-        (g for g in preds if g in scores and math.isfinite(scores[g].mean)),
-        key=lambda g: -scores[g].mean,
-    )[:MAX_SCATTER_GENES]
-    if chosen:
-        panels = {
-            g: (preds[g].y_true, np.asarray(preds[g].y_pred, float).mean(axis=0)) for g in chosen
-        }
-        save(
-            "figure5",
-            figures.observed_vs_predicted(panels, ylabel=f"predicted ({best.extractor})"),
-            f"observed vs out-of-fold predicted (mean over repeats) for the {len(chosen)} genes"
-            f" {best.extractor} predicts best (Figure 5).",
-        )
-
-
-def _cd_figure(store: ResultsStore, group: list[RunRecord]) -> Any:
-    """The CD diagram when ≥ 3 extractors share the plan and there are ≥ 2 repeats."""
-    from histobench.leaderboard.compare import block_table
-    from histobench.statistics import friedman_nemenyi
-
-    paired = [r for r in group if r.plan_id == group[0].plan_id]
-    if len(paired) < 3 or paired[0].repeats < 2:
-        return None
-    table, _ = block_table(store, paired, "repeats")
-    try:
-        fn = friedman_nemenyi(
-            table, [r.extractor for r in paired], greater_is_better=paired[0].greater_is_better
-        )
-    except (HistobenchError, StatisticsError):
-        return None
-    return figures.critical_difference_diagram(fn)
-
+from histobench.plugins.errors import DataError
 
 # --------------------------------------------------------------------------------------------
 # HTML
@@ -268,10 +121,24 @@ def _table(headers: Sequence[str], body: Sequence[str], caption: str = "") -> st
 def _leaderboard_table(rows: list[dict[str, Any]]) -> str:
     metric = rows[0]["metric"]
     headers = [
-        "rank", "extractor", f"{metric} mean", "sd", "95% CI", "p vs best", "Holm p",
-        "targets +/−", "sign p", "repeats × folds", "code", "config", "plan", "date", "device",
-        "precision", "run",
-    ]  # fmt: skip
+        "rank",
+        "extractor",
+        f"{metric} mean",
+        "sd",
+        "95% CI",
+        "p vs best",
+        "Holm p",
+        "targets +/−",
+        "sign p",
+        "repeats × folds",
+        "code",
+        "config",
+        "plan",
+        "date",
+        "device",
+        "precision",
+        "run",
+    ]
     body = []
     for r in rows:
         targets = (
@@ -341,8 +208,11 @@ def _versus_list(d: dict[str, Any]) -> str:
             f" {v['n_better_holm']} better / {v['n_worse_holm']} worse; after BH:"
             f" {v['n_better_bh']} / {v['n_worse_bh']} ({_e(v['test'])} test per {kind}).</li>"
         )
-    for name, n in d.get("n_significant", {}).items():
-        items.append(f"<li>{_e(name)}: {n} significant {plural(kind)} (the task's rule).</li>")
+    for name, c in d.get("significance", {}).items():
+        items.append(
+            f"<li>{_e(name)}: {c['n_significant']} of {c['n_targets']} {plural(kind)} significant"
+            f" ({_e(c['method'])}); uncorrected: {c['n_significant_uncorrected']}.</li>"
+        )
     return f"<ul>{''.join(items)}</ul>" if items else ""
 
 
@@ -378,18 +248,20 @@ def render_html(lb: Leaderboard, figs: Sequence[FigureFile], title: str) -> str:
         parts.append(
             "<p>No runs stored yet: try <code>bench demo</code> or <code>bench run</code>.</p>"
         )
-    for task, d in lb.details.items():
-        rows = [r for r in lb.rows if r["task"] == task]
-        parts.append(f'<section id="{_e(task)}"><h2>{_e(task)}</h2>')
+    for label, d in lb.details.items():
+        rows = [r for r in lb.rows if r["group"] == label]
+        task = group_slug(label, d)
+        parts.append(f'<section id="{_e(task)}"><h2>{_e(label)}</h2>')
         parts.append(
             f'<p class="meta">metric: {_e(d["metric"])} · data: {_e(rows[0]["dataset"])} ·'
-            f" best: {_e(d['best'])}</p>"
+            f" best: {_e(d['best'])} · evaluation <code>{_e(d['evaluation_id'])}</code></p>"
         )
         parts.append(_leaderboard_table(rows))
         parts.append(
             '<p class="note">p vs best: corrected resampled t-test (Nadeau &amp; Bengio 2003) on'
             " the shared folds, Holm-adjusted over the challengers. 95% CI: the same variance"
-            " correction for overlapping CV training sets. targets +/−: targets where the"
+            " correction for overlapping CV training sets, clipped to the metric's range. Every"
+            " row of this table has the same evaluation identity. targets +/−: targets where the"
             " extractor beats / trails the best, with the exact sign test.</p>"
         )
         notes = [f"{r['extractor']}: {r['note']}" for r in rows if r["note"]]

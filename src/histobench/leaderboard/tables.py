@@ -1,6 +1,9 @@
 """Leaderboard tables from the results store: Markdown, CSV and JSON.
 
-One row per (task, extractor), the newest run of each. Per row: headline mean ± sd over
+Runs are grouped by task and evaluation identity (task options, labels, estimator, metric,
+split plan, evaluation code): a table never mixes runs evaluated differently, and a task with
+several identities gets one labelled table each. One row per extractor in a group, its newest
+run. Per row: headline mean ± sd over
 repeats, a 95 % CI of the mean, rank within the task, the p-value against the task's best
 extractor under the default corrected resampled t-test with Holm adjustment over the
 challengers, repeats × folds, a per-target summary against the best (targets better / worse and
@@ -22,6 +25,16 @@ import numpy as np
 from scipy import stats
 
 from histobench.benchmark.store import ResultsStore, RunRecord
+from histobench.leaderboard.pairing import (
+    NO_IDENTITY,
+    clip_to,
+    evaluation_groups,
+    group_label,
+    metric_range,
+    unpaired_reason,
+)
+from histobench.leaderboard.per_target import per_target, significance_counts
+from histobench.leaderboard.site_drop import site_drop_markdown, site_drops
 from histobench.plugins.specs import digest
 from histobench.statistics import corrected_resampled_ttest, holm
 from histobench.statistics.results import _jsonable
@@ -34,38 +47,49 @@ def corrected_ci(run: RunRecord, n_train: float, n_test: float) -> tuple[float, 
     """95 % CI of the mean score, centred on the run's mean, with the Nadeau–Bengio variance
     correction applied to the R·K fold scores: half-width t(J−1) · sqrt((1/J + n_test/n_train)
     · var(folds)). The plain 1/J would treat overlapping CV folds as independent samples and
-    give an interval far too narrow."""
+    give an interval far too narrow. Clipped to the metric's range (accuracy and AUC in
+    [0, 1], r in [−1, 1]): the score cannot lie outside it, so clipping loses no coverage."""
     folds = run.fold_scores[np.isfinite(run.fold_scores)]
     j = folds.size
     if j < 2 or not (n_train > 0 and n_test > 0):
         return math.nan, math.nan
     se = math.sqrt((1.0 / j + n_test / n_train) * float(folds.var(ddof=1)))
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, j - 1)) * se
-    return run.mean - half, run.mean + half
+    low, high, _ = clip_to(run.mean - half, run.mean + half, metric_range(run.metric))
+    return low, high
 
 
 @dataclass
 class Leaderboard:
     rows: list[dict[str, Any]]
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Patient- vs site-grouped score per extractor, where both kinds of run exist.
+    site_drops: list[dict[str, Any]] = field(default_factory=list)
 
     def markdown(self) -> str:
-        return to_markdown(self.rows, self.details)
+        return to_markdown(self.rows, self.details) + site_drop_markdown(self.site_drops)
 
     def csv(self) -> str:
         return to_csv(self.rows)
 
     def json(self) -> str:
-        return to_json(self.rows, self.details)
+        if not self.site_drops:
+            return to_json(self.rows, self.details)
+        payload = json.loads(to_json(self.rows, self.details))
+        payload["site_drops"] = self.site_drops
+        return json.dumps(payload, indent=2, default=str) + "\n"
 
 
 def build_leaderboard(
     store: ResultsStore, task: str | None = None, runs: list[RunRecord] | None = None
 ) -> Leaderboard:
-    """The leaderboard of ``runs`` (default: the newest run of each extractor per task)."""
-    runs = store.latest_runs(task) if runs is None else runs
+    """The leaderboard of ``runs`` (default: every stored run of ``task``, or of every task,
+    the newest per extractor within each evaluation group)."""
+    runs = store.runs(task) if runs is None else runs
     rows = leaderboard_rows(runs, store)
-    return Leaderboard(rows, task_details(runs, rows, store))
+    shown = {r["run_id"] for r in rows}
+    details = task_details([r for r in runs if r.run_id in shown], rows, store)
+    return Leaderboard(rows, details, site_drops(store, runs))
 
 
 def _provenance(run: RunRecord) -> dict[str, Any]:
@@ -78,13 +102,34 @@ def _provenance(run: RunRecord) -> dict[str, Any]:
         "config_hash": digest(run.config, length=12),
         "dataset": run.dataset,
         "plan_id": run.plan_id,
+        "evaluation_id": run.evaluation_id,
+        "model": _model_provenance(run),
     }
+
+
+def _model_provenance(run: RunRecord) -> str:
+    """Which recipe and weights produced the features, and their licence (from the extractor
+    identity stored with the run); empty where the extractor records none."""
+    resolved = run.config.get("resolved") if isinstance(run.config, dict) else None
+    ident = (resolved or {}).get("extractor_identity") or {}
+    recipe = ident.get("recipe")
+    name = recipe.get("recipe") if isinstance(recipe, dict) else None
+    parts = [
+        f"recipe {name}" if name else "",
+        f"weights sha256 {str(ident['weights_digest'])[:12]}"
+        if ident.get("weights_digest")
+        else "",
+        f"licence: {ident['licence']}" if ident.get("licence") else "",
+    ]
+    return "; ".join(p for p in parts if p)
 
 
 def leaderboard_rows(
     runs: list[RunRecord], store: ResultsStore | None = None
 ) -> list[dict[str, Any]]:
-    """One row per (task, extractor), ranked within its task (1 = best, ties share a rank).
+    """One row per extractor and evaluation group (task + evaluation identity), ranked within
+    its group (1 = best, ties share a rank); ``runs`` oldest first, the newest run of an
+    extractor in a group is shown.
 
     ``store`` supplies split plans (fold sizes) and per-target scores; without one the store at
     ``HISTOBENCH_HOME`` is opened.
@@ -94,53 +139,59 @@ def leaderboard_rows(
 
         with ResultsStore(home.results_db()) as own:
             return leaderboard_rows(runs, own)
+    # Per task, the group with the most extractors first: the main table, then the others.
+    groups = sorted(evaluation_groups(runs).items(), key=lambda kv: (kv[0][0], -len(kv[1])))
     rows: list[dict[str, Any]] = []
     by_run: dict[str, RunRecord] = {}
-    for run in runs:
-        plan = store.load_plan(run.plan_id)
-        n_train, n_test = plan.mean_train_test_sizes() if plan else (math.nan, math.nan)
-        lo, hi = corrected_ci(run, n_train, n_test)
-        by_run[run.run_id] = run
-        rows.append(
-            {
-                "task": run.task,
-                "extractor": run.extractor,
-                "metric": run.metric,
-                "rank": 0,
-                "mean": run.mean,
-                "std": run.std,
-                "ci95_low": lo,
-                "ci95_high": hi,
-                "best": "",
-                "diff_vs_best": math.nan,
-                "p_vs_best": math.nan,
-                "p_holm_vs_best": math.nan,
-                "test_vs_best": "",
-                "targets_better": None,
-                "targets_worse": None,
-                "targets_total": None,
-                "sign_test_p": math.nan,
-                "repeats": run.repeats,
-                "folds": run.folds,
-                "n_train": n_train,
-                "n_test": n_test,
-                **_provenance(run),
-                "greater_is_better": run.greater_is_better,
-                "note": "",
-            }
-        )
-    for task in sorted({r["task"] for r in rows}):
-        group = [r for r in rows if r["task"] == task]
-        _rank_and_test(group, by_run, store)
-    rows.sort(key=lambda r: (r["task"], r["rank"], r["extractor"]))
+    order: dict[str, int] = {}
+    for (task, identity), members in groups:
+        others = [g[0] for (t, i), g in groups if t == task and i != identity]
+        label = group_label(task, members, others)
+        order[label] = len(order)
+        for run in members:
+            by_run[run.run_id] = run
+            rows.append({**_row(run, store), "group": label})
+    for label in order:
+        _rank_and_test([r for r in rows if r["group"] == label], by_run, store)
+    rows.sort(key=lambda r: (order[r["group"]], r["rank"], r["extractor"]))
     return [_jsonable(r) for r in rows]
+
+
+def _row(run: RunRecord, store: ResultsStore) -> dict[str, Any]:
+    plan = store.load_plan(run.plan_id)
+    n_train, n_test = plan.mean_train_test_sizes() if plan else (math.nan, math.nan)
+    lo, hi = corrected_ci(run, n_train, n_test)
+    return {
+        "task": run.task,
+        "extractor": run.extractor,
+        "metric": run.metric,
+        "rank": 0,
+        "mean": run.mean,
+        "std": run.std,
+        "ci95_low": lo,
+        "ci95_high": hi,
+        "best": "",
+        "diff_vs_best": math.nan,
+        "p_vs_best": math.nan,
+        "p_holm_vs_best": math.nan,
+        "test_vs_best": "",
+        "targets_better": None,
+        "targets_worse": None,
+        "targets_total": None,
+        "sign_test_p": math.nan,
+        "repeats": run.repeats,
+        "folds": run.folds,
+        "n_train": n_train,
+        "n_test": n_test,
+        **_provenance(run),
+        "greater_is_better": run.greater_is_better,
+        "note": "",
+    }
 
 
 def _rank_and_test(
     group: list[dict[str, Any]], by_run: dict[str, RunRecord], store: ResultsStore
 ) -> None:
-    from histobench.leaderboard.compare import per_target
-
     sign = -1.0 if group[0]["greater_is_better"] else 1.0
     ranks = stats.rankdata([sign * r["mean"] for r in group], method="min")
     for r, rank in zip(group, ranks, strict=True):
@@ -155,8 +206,9 @@ def _rank_and_test(
             continue
         run = by_run[r["run_id"]]
         r["diff_vs_best"] = run.mean - best.mean
-        if run.plan_id != best.plan_id or run.dataset_fingerprint != best.dataset_fingerprint:
-            r["note"] = f"not paired with {best.extractor} (plan {best.plan_id}): no p-value"
+        reason = unpaired_reason(run, best)
+        if reason:  # only runs stored without an identity end up here: they share a group
+            r["note"] = f"not paired with {best.extractor}: no p-value ({reason})"
             continue
         if math.isfinite(r["n_train"]):
             res = corrected_resampled_ttest(
@@ -179,45 +231,46 @@ def _rank_and_test(
 def task_details(
     runs: list[RunRecord], rows: list[dict[str, Any]], store: ResultsStore
 ) -> dict[str, dict[str, Any]]:
-    """Per task: the per-target table (mean over repeats per extractor, extractors in rank
-    order) and each challenger's per-target comparison against the best (corrected test per
-    target, Holm and BH, sign test)."""
-    from histobench.leaderboard.compare import per_target
-
+    """Per evaluation group (keyed by its label): the per-target table (mean over repeats per
+    extractor, extractors in rank order), each challenger's per-target comparison against the
+    best (corrected test per target, Holm and BH, sign test) and each extractor's count of
+    significant targets after Benjamini–Hochberg."""
     out: dict[str, dict[str, Any]] = {}
     by_id = {r.run_id: r for r in runs}
-    for task in sorted({r["task"] for r in rows}):
-        group = [r for r in rows if r["task"] == task]
+    for label in dict.fromkeys(r["group"] for r in rows):
+        group = [r for r in rows if r["group"] == label]
         ordered = [by_id[r["run_id"]] for r in group]
         per = {run.extractor: store.target_results(run.run_id) for run in ordered}
         targets = list(dict.fromkeys(t for p in per.values() for t in p))
+        extractors = [run.extractor for run in ordered]
         table = [
-            {
-                "target": t,
-                **{
-                    e: (per[e][t].mean if t in per[e] else None)
-                    for e in (run.extractor for run in ordered)
-                },
-            }
+            {"target": t, **{e: (per[e][t].mean if t in per[e] else None) for e in extractors}}
             for t in targets
         ]
-        significant = {
-            e: sum(bool(tr.extra.get("significant")) for tr in p.values())
-            for e, p in per.items()
-            if any("significant" in tr.extra for tr in p.values())
-        }
+        counts: dict[str, dict[str, Any]] = {}
+        for run in ordered:
+            found = significance_counts(run, per[run.extractor])
+            if found is not None:
+                counts[run.extractor] = found
         best = ordered[0]
-        versus = {}
-        for run in ordered[1:]:
-            if run.plan_id == best.plan_id and run.dataset_fingerprint == best.dataset_fingerprint:
-                versus[run.extractor] = per_target(store, run, best, "nb-ttest")
-        out[task] = {
+        versus = {
+            run.extractor: per_target(store, run, best, "nb-ttest")
+            for run in ordered[1:]
+            if unpaired_reason(run, best) is None
+        }
+        out[label] = {
+            "task": best.task,
+            "evaluation_id": best.evaluation_id or NO_IDENTITY,
             "metric": group[0]["metric"],
-            "target_kind": ordered[0].details.get("target_kind", "target"),
-            "extractors": [run.extractor for run in ordered],
+            "target_kind": best.details.get("target_kind", "target"),
+            "extractors": extractors,
             "best": best.extractor,
             "targets": table,
-            "n_significant": significant,
+            "n_significant": {e: c["n_significant"] for e, c in counts.items()},
+            "n_significant_uncorrected": {
+                e: c["n_significant_uncorrected"] for e, c in counts.items()
+            },
+            "significance": counts,
             "versus_best": versus,
         }
     return _jsonable(out)
@@ -252,10 +305,12 @@ def to_markdown(
     if not rows:
         return "_No runs stored yet: try `bench demo` or `bench run`._\n"
     out = []
-    for task in sorted({r["task"] for r in rows}):
-        group = [r for r in rows if r["task"] == task]
+    for label in dict.fromkeys(r["group"] for r in rows):
+        group = [r for r in rows if r["group"] == label]
         g0 = group[0]
-        out.append(f"### {task} ({g0['metric']}, {g0['dataset']})\n")
+        out.append(f"### {label} ({g0['metric']}, {g0['dataset']})\n")
+        if g0["evaluation_id"]:
+            out.append(f"evaluation `{g0['evaluation_id']}`: every row below was evaluated alike\n")
         out.append(
             f"| rank | extractor | {g0['metric']} mean ± sd | 95% CI | p vs best | Holm p |"
             " targets +/− (sign p) | repeats × folds | code | config | plan | date | device |"
@@ -280,12 +335,13 @@ def to_markdown(
         out.append(
             f"p vs best: corrected resampled t-test (Nadeau & Bengio) of each extractor against"
             f" {g0['best']} on the shared folds; Holm-adjusted over the challengers. 95% CI:"
-            " corrected for the overlap of CV training sets."
+            " corrected for the overlap of CV training sets, clipped to the metric's range."
         )
         out.extend(f"- {n}" for n in notes)
+        out.extend(f"- {r['extractor']}: {r['model']}" for r in group if r.get("model"))
         out.append("")
-        if details and task in details:
-            out.extend(_markdown_details(details[task]))
+        if details and label in details:
+            out.extend(_markdown_details(details[label]))
     return "\n".join(out)
 
 
@@ -315,8 +371,11 @@ def _markdown_details(d: dict[str, Any]) -> list[str]:
             f" after BH: {v['n_better_bh']} better, {v['n_worse_bh']} worse ({v['test']} test"
             f" per {kind})"
         )
-    for name, n in d.get("n_significant", {}).items():
-        out.append(f"- {name}: {n} significant {plural(kind)} (the task's recorded rule)")
+    for name, c in d.get("significance", {}).items():
+        out.append(
+            f"- {name}: {c['n_significant']} of {c['n_targets']} {plural(kind)} significant"
+            f" ({c['method']}); uncorrected: {c['n_significant_uncorrected']}"
+        )
     out.append("")
     return out
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from histobench.plugins.commands import CommandSpec
+from histobench.plugins.commands import CommandSpec, DatasetFlags
 from histobench.plugins.errors import (
     ConfigError,
     DataError,
@@ -51,6 +51,7 @@ __all__ = [
     "CommandSpec",
     "ConfigError",
     "DataError",
+    "DatasetFlags",
     "Dataset",
     "DatasetSpec",
     "Embedder",

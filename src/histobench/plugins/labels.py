@@ -23,6 +23,13 @@ def patient_from_barcode(name: str) -> str | None:
     return match.group(1).upper() if match else None
 
 
+def site_from_barcode(name: str) -> str | None:
+    """``TCGA-55-8507…`` → ``55``, the tissue-source site (the centre that sent the sample);
+    None if not a TCGA barcode."""
+    patient = patient_from_barcode(name)
+    return patient.split("-")[1] if patient else None
+
+
 @dataclass
 class LabelMatrix:
     """Patient-level labels: ``values[i, j]`` is gene ``genes[j]`` of ``patients[i]``.

@@ -45,6 +45,19 @@ def digest(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def file_identity(path: Path) -> str:
+    """A file by its content (``sha256:…``), so the same file under another path or name is
+    the same input; ``missing:<name>`` when it does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return f"missing:{path.name}"
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return f"sha256:{h.hexdigest()}"
+
+
 # --------------------------------------------------------------------------------------------
 # Data sets
 # --------------------------------------------------------------------------------------------
@@ -185,8 +198,18 @@ class Extractor(ABC):
     def device(self) -> str:
         return "cpu"
 
+    def feature_identity(self) -> dict[str, Any]:
+        """``identity()`` plus how the numbers are computed: the precision (dtype, autocast)
+        and the device class, which change feature values. Every feature cache (tiles, slide
+        HDF5) keys on this, so bf16 GPU features never stand in for fp32 ones."""
+        return {
+            **self.identity(),
+            "precision": self.precision,
+            "device_class": self.device.split(":", 1)[0],
+        }
+
     def cache_key(self) -> str:
-        return digest(self.identity(), length=24)
+        return digest(self.feature_identity(), length=24)
 
 
 @dataclass(frozen=True)
@@ -207,7 +230,7 @@ class ExtractorSpec(Generic[OptionsT]):
 
 # Bump when the algorithm changes: a new version yields new plan ids instead of silently
 # different folds under an old id.
-PLAN_ALGORITHM = "repeated-stratified-group-kfold/v1"
+PLAN_ALGORITHM = "histobench-grouped-stratified-kfold/v2"
 
 
 @dataclass(frozen=True)
@@ -218,7 +241,12 @@ class SplitPlan:
     repeats: int
     folds: int
     seed: int
-    algorithm: str = PLAN_ALGORITHM
+    algorithm: str = PLAN_ALGORITHM  # "imported" for a plan read from a CSV file
+    # Per unit, kept for export and checks: its patient and TCGA tissue-source site (or None).
+    patients: tuple[str, ...] | None = None
+    sites: tuple[str | None, ...] | None = None
+    grouped_by: str = "patient"  # what kept units together: "patient", "site" or "none"
+    recipe: str | None = None  # digest of the inputs that drew it; finds it in the store again
 
     @property
     def n_units(self) -> int:
@@ -292,7 +320,7 @@ class Predictions:
 class TaskResult:
     metric: str
     fold_scores: np.ndarray  # (R, K) headline metric per fold
-    repeat_scores: np.ndarray  # (R,) headline metric per repeat (pooled over its folds)
+    repeat_scores: np.ndarray  # (R,) headline metric per repeat: the mean of its fold scores
     per_target: dict[str, TargetResult] = field(default_factory=dict)
     predictions: list[Predictions] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # estimator, skipped targets, …
@@ -322,6 +350,40 @@ class Task(ABC):
     def describe(self) -> dict[str, Any]:
         """Recorded with the run: the estimator and every choice it made."""
         return {}
+
+    # Options that cannot change a score (parallelism): left out of the evaluation identity,
+    # so runs that differ only in them stay comparable.
+    score_neutral_options: tuple[str, ...] = ("n_jobs",)
+
+    def evaluation_modules(self) -> tuple[str, ...]:
+        """Modules whose code computes this task's scores (digested into the evaluation
+        identity). Default: the plugin's whole top-level package (its estimators usually live
+        beside the task); for histobench's own tasks, ``histobench.tasks``."""
+        parts = type(self).__module__.split(".")
+        return (".".join(parts[:2]) if parts[0] == "histobench" and len(parts) > 2 else parts[0],)
+
+    def evaluation_identity(self, dataset: Dataset) -> dict[str, Any]:
+        """What, apart from the features, determines this task's scores; called after
+        ``units``. Runs are compared only when these records (plus the labels, plan and code
+        the runner adds) are equal. Override to add what only the task knows; keep the
+        default's keys."""
+        options = getattr(self, "options", None)
+        values = options.model_dump(mode="json") if isinstance(options, BaseModel) else {}
+        if isinstance(options, BaseModel):  # file-valued options count by content, not path
+            values.update(
+                {k: file_identity(v) for k, v in dict(options).items() if isinstance(v, Path)}
+            )
+        neutral = set(self.score_neutral_options)
+        return {
+            "task": self.name,
+            "options": {k: v for k, v in values.items() if k not in neutral},
+            "estimator": {k: v for k, v in self.describe().items() if k not in neutral},
+            "metric": {
+                "name": self.metric,
+                "greater_is_better": self.greater_is_better,
+                "target_kind": self.target_kind,
+            },
+        }
 
 
 @dataclass(frozen=True)

@@ -160,12 +160,12 @@ def _hodges_lehmann(d: np.ndarray) -> tuple[float, float, float, str]:
 def wilcoxon_signed_rank(
     repeat_a: Any, repeat_b: Any, *, alternative: str = "two-sided"
 ) -> TestResult:
-    """Wilcoxon signed-rank test over per-repeat scores; equal to ``scipy.stats.wilcoxon``.
+    """Wilcoxon signed-rank test over per-repeat scores: ``scipy.stats.wilcoxon``.
 
-    Same rules as scipy's default (``zero_method="wilcox"``, no continuity correction,
-    ``method="auto"``): zero differences are dropped; exact null distribution for n ≤ 50 without
-    ties or zeros; exact sign-flip enumeration of the signed ranks for n ≤ 13 with ties or zeros;
-    normal approximation with tie correction otherwise. The statistic is min(W+, W−) for the
+    scipy's defaults (``zero_method="wilcox"``, no continuity correction, ``method="auto"``):
+    zero differences are dropped; exact null distribution for n ≤ 50 without ties or zeros;
+    exact sign-flip enumeration for n ≤ 13 with ties or zeros; normal approximation with tie
+    correction otherwise. The statistic is min(W+, W−) for the
     two-sided test and W+ for one-sided ones. Effect size: Hodges–Lehmann pseudo-median of A − B
     with its distribution-free 95 % CI from the exact signed-rank distribution (as R's
     ``wilcox.test(conf.int=TRUE)``; approximate when differences tie).
@@ -193,37 +193,15 @@ def wilcoxon_signed_rank(
             "wilcoxon_signed_rank", 0.0, 1.0, None, 0.0, 0.0, 0.0, n_total, alternative,
             notes + "; all paired differences are zero",
         )  # fmt: skip
-    ranks = stats.rankdata(np.abs(d))
-    r_plus = float(ranks[d > 0].sum())
-    r_minus = float(ranks[d < 0].sum())
     has_ties = np.unique(np.abs(d)).size < n
-    has_zeros = n < n_total
-
-    if n_total <= 50 and not (has_ties or has_zeros):
-        method = "exact"
-        pmf = signed_rank_null(n)
-        k = int(round(r_plus))
-        p_greater, p_less = float(pmf[k:].sum()), float(pmf[: k + 1].sum())
+    res = stats.wilcoxon(d_all, zero_method="wilcox", alternative=alternative, method="auto")
+    p, statistic = float(res.pvalue), float(res.statistic)
+    if n_total <= 50 and not (has_ties or n < n_total):
+        method = "exact null distribution"
     elif n_total <= 13:
-        method = "exact sign-flip enumeration of tied ranks"
-        signs = ((np.arange(2**n)[:, None] >> np.arange(n)) & 1).astype(bool)
-        null = (signs * ranks).sum(axis=1)
-        gamma = abs(np.finfo(float).eps * 100 * r_plus)
-        p_greater = float(np.mean(null >= r_plus - gamma))
-        p_less = float(np.mean(null <= r_plus + gamma))
+        method = "exact sign-flip enumeration of the tied ranks"
     else:
         method = "normal approximation with tie correction"
-        _, counts = np.unique(np.abs(d), return_counts=True)
-        var = (n * (n + 1) * (2 * n + 1) - np.sum(counts**3 - counts) / 2.0) / 24.0
-        z = (r_plus - n * (n + 1) / 4.0) / math.sqrt(var)
-        p_greater, p_less = float(stats.norm.sf(z)), float(stats.norm.cdf(z))
-
-    if alternative == "greater":
-        p, statistic = p_greater, r_plus
-    elif alternative == "less":
-        p, statistic = p_less, r_plus
-    else:
-        p, statistic = min(1.0, 2.0 * min(p_greater, p_less)), min(r_plus, r_minus)
     notes += f"; {method}"
     if n_total < 6 and alternative == "two-sided":
         notes += f"; with {n_total} repeats a two-sided p below 0.05 is unattainable"
@@ -236,8 +214,6 @@ def wilcoxon_signed_rank(
 # Paired permutation (sign-flip) test
 # --------------------------------------------------------------------------------------------
 
-_CHUNK = 1 << 16  # sign vectors handled per block: bounds memory for large enumerations
-
 
 def paired_permutation_test(
     a: Any,
@@ -249,12 +225,12 @@ def paired_permutation_test(
 ) -> TestResult:
     """Sign-flip permutation test of the mean paired difference A − B.
 
-    Under the null the sign of each paired difference is exchangeable. With n pairs, all 2**n
-    sign vectors are enumerated when 2**n ≤ ``n_permutations`` (exact p-value, equal to
-    ``scipy.stats.permutation_test(..., permutation_type="samples")``); otherwise
+    ``scipy.stats.permutation_test(..., permutation_type="samples")`` on the differences: under
+    the null the sign of each paired difference is exchangeable. With n pairs, all 2**n sign
+    vectors are enumerated when 2**n ≤ ``n_permutations`` (exact p-value); otherwise
     ``n_permutations`` random sign vectors are drawn from ``seed`` and p = (1 + #extreme) /
-    (1 + n_permutations), which never reports an impossible p = 0. Two-sided extremeness is
-    |mean| ≥ |observed| (the null is symmetric). The CI is Student's t on the mean difference.
+    (1 + n_permutations), which never reports an impossible p = 0. The two-sided p doubles the
+    smaller tail (the null is symmetric). The CI is Student's t on the mean difference.
 
     Sign flips treat pairs as exchangeable and independent: use it on per-repeat scores (or on
     per-patient scores of one repeat), not on pooled R×K fold scores, whose overlap makes it as
@@ -271,39 +247,22 @@ def paired_permutation_test(
             f"the paired permutation test needs at least 2 paired scores (e.g. 2 repeats), got {n}"
         )
     observed = float(d.mean())
-    # Same tolerance as scipy: sums in another order must not flip a tie into "less extreme".
-    gamma = abs(np.finfo(float).eps * 100 * observed)
-
-    def count(null: np.ndarray) -> int:
-        if alternative == "greater":
-            return int(np.count_nonzero(null >= observed - gamma))
-        if alternative == "less":
-            return int(np.count_nonzero(null <= observed + gamma))
-        return int(np.count_nonzero(np.abs(null) >= abs(observed) - gamma))
-
-    extreme = 0
     exact = 2**n <= n_permutations
-    if exact:
-        total = 2**n
-        bits = np.arange(n)
-        for start in range(0, total, _CHUNK):
-            idx = np.arange(start, min(start + _CHUNK, total))
-            signs = 1.0 - 2.0 * ((idx[:, None] >> bits) & 1)
-            extreme += count(signs @ d / n)
-        p = extreme / total
-        how = f"exact enumeration of all {total} sign vectors"
-    else:
-        rng = np.random.default_rng(seed)
-        done = 0
-        while done < n_permutations:
-            m = min(_CHUNK, n_permutations - done)
-            signs = rng.choice(np.array([-1.0, 1.0]), size=(m, n))
-            extreme += count(signs @ d / n)
-            done += m
-        p = (1 + extreme) / (1 + n_permutations)
-        how = (
-            f"Monte Carlo with {n_permutations} random sign vectors (seed {seed}), p = (1+k)/(1+B)"
-        )
+    res = stats.permutation_test(
+        (d,),
+        np.mean,
+        permutation_type="samples",  # one sample: the signs of the differences are flipped
+        n_resamples=n_permutations,
+        alternative=alternative,
+        vectorized=False,
+        random_state=np.random.default_rng(seed),
+    )
+    p = float(res.pvalue)
+    how = (
+        f"exact enumeration of all {2**n} sign vectors"
+        if exact
+        else f"Monte Carlo with {n_permutations} random sign vectors (seed {seed}), p = (1+k)/(1+B)"
+    )
     base = _t_test(d, 1.0 / n, name="paired_permutation_test", alternative=alternative, notes="")
     return TestResult(
         "paired_permutation_test", observed, float(p), None, observed, base.ci_low,

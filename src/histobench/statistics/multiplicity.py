@@ -86,17 +86,10 @@ def sign_test(n_improved: int, n_total: int, *, alternative: str = "two-sided") 
         raise StatisticsError(
             f"sign test needs 0 <= n_improved <= n_total and n_total >= 1, got {k} of {n}"
         )
-    p_greater = float(stats.binom.sf(k - 1, n, 0.5))
-    p_less = float(stats.binom.cdf(k, n, 0.5))
-    if alternative == "greater":
-        p = p_greater
-    elif alternative == "less":
-        p = p_less
-    else:  # Binomial(n, 1/2) is symmetric: the two-sided p doubles the smaller tail.
-        p = min(1.0, 2.0 * min(p_greater, p_less))
-    alpha = 1.0 - CONFIDENCE
-    lo = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
-    hi = 1.0 if k == n else float(stats.beta.ppf(1 - alpha / 2, k + 1, n - k))
+    p = float(stats.binomtest(k, n, 0.5, alternative=alternative).pvalue)
+    # The CI is two-sided whatever the alternative (the effect size's 95 % interval).
+    ci = stats.binomtest(k, n, 0.5).proportion_ci(CONFIDENCE, method="exact")
+    lo, hi = float(ci.low), float(ci.high)
     return TestResult(
         "sign_test", float(k), p, None, k / n, lo, hi, n, alternative,
         "exact binomial sign test on the number of targets improved; effect size: proportion"

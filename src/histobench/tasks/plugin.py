@@ -20,8 +20,8 @@ def histobench_tasks() -> list[TaskSpec]:
             options_model=CrcTissueOptions,
             standard_dataset="crc-val-he-7k",
             dataset_hint=(
-                "download CRC-VAL-HE-7K (Zenodo record 1214456) and unpack it to "
-                "HISTOBENCH_HOME/data/crc-val-he-7k, or pass --dataset PATH"
+                "fetch it with `bench data fetch crc-val-he-7k` (CRC-VAL-HE-7K, Zenodo record "
+                "1214456), or pass --dataset PATH"
             ),
             demo_dataset="demo-tiles",
         ),

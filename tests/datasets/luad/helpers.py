@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from histobench.benchmark.h5io import write_slide_features
 from histobench.datasets.demo_cohort import MAF_COLUMNS
-from histobench.datasets.wsi.h5io import write_slide_features
 
 # The GDC masked-somatic MAF column layout, shared with the demo cohort writer.
 MAF_HEADER = MAF_COLUMNS

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from histobench.benchmark.h5io import write_slide_features
 from histobench.datasets.cohort import load_cohort, looks_like_cohort
-from histobench.datasets.wsi.h5io import write_slide_features
 from histobench.plugins.errors import ConfigError, DataError
 from histobench.plugins.specs import Runtime
 from tests.conftest import assert_one_line_error

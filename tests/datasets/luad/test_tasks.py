@@ -104,9 +104,11 @@ def test_null_expression_significance_near_nominal_rate() -> None:
     genes = [f"G{j}" for j in range(G)]
     _, res = _run(task, _dataset(patients, "expression", genes, Y), X, repeats=3, folds=5)
     assert len(res.per_target) == G
-    assert -0.12 < float(np.mean(res.repeat_scores)) < 0.03  # pooled r: never above chance
     fold_mean = np.nanmean([np.nanmean(t.fold_scores) for t in res.per_target.values()])
     assert abs(fold_mean) < 0.03
+    assert float(np.mean(res.repeat_scores)) == pytest.approx(fold_mean)  # shown = tested
+    pooled = np.nanmean([t.extra["pooled_scores"] for t in res.per_target.values()])
+    assert -0.12 < pooled < 0.03  # the study's pooled r: never above chance
     # One-sided alpha 0.05 with a majority rule: expect ~5 %; binomial SD ~1.5 %.
     assert res.details["fraction_significant"] < 0.12
 
@@ -124,7 +126,7 @@ def test_mutation_null_auc_near_half_with_real_shaped_labels(real_labels: Path) 
     keep = np.sort(rng.choice(len(m.patients), 120, replace=False))
     patients = [m.patients[i] for i in keep]
     X = rng.normal(size=(120, 6))
-    opts = LuadMutationOptions(n_jobs=1, inner_folds=5, repeat_score="fold-mean")
+    opts = LuadMutationOptions(n_jobs=1, inner_folds=5)
     _, res = _run(
         LuadMutationTask(opts), _dataset(patients, "mutations", m.genes, m.values[keep]), X
     )
@@ -205,3 +207,43 @@ def test_alignment_reports_both_sides_and_no_overlap_is_an_error() -> None:
     ds.labels = InMemoryLabels(expression_matrix=other)
     with pytest.raises(DataError, match="no patient has both features and expression labels"):
         task.units(ds, ds.items)
+
+
+def test_patient_vector_weights_slides_by_tiles(tmp_path: Path, cli, luad_plugins) -> None:  # type: ignore[no-untyped-def]
+    """Two slides per patient: 9 tiles at +signal and 1 tile at -signal. The mean of all 10
+    tiles carries the signal (0.8 × signal); the mean of the two slide means is pure noise."""
+    import json
+
+    from histobench.benchmark.h5io import write_slide_features
+    from tests.datasets.luad.helpers import write_maf
+
+    rng = np.random.default_rng(21)
+    n, dim = 40, 4
+    patients = [f"TCGA-WT-{i:04d}" for i in range(n)]
+    signal = rng.normal(size=n)
+    feats = tmp_path / "features"
+    for i, pid in enumerate(patients):
+        noise = rng.normal(0, 0.05, size=(10, dim))
+        big = np.tile([signal[i], 0.0, 0.0, 0.0], (9, 1)) + noise[:9]
+        small = np.array([[-signal[i], 0.0, 0.0, 0.0]]) + noise[9:]
+        small[0, 1:] = rng.normal(size=dim - 1)  # slide means differ in noise only
+        write_slide_features(feats / f"{pid}-01Z-00-DX1.h5", big, np.zeros((9, 2)))
+        write_slide_features(feats / f"{pid}-01Z-00-DX2.h5", small, np.zeros((1, 2)))
+    write_maf(tmp_path / "m.maf", [("TTN", "Silent", f"{p}-01A-11D-A000-08") for p in patients])
+    log_value = 6 + signal
+    lines = ["gene_name\t" + "\t".join(f"{p}-01A" for p in patients)]
+    lines.append("GENEA\t" + "\t".join(f"{2**v - 1:.6f}" for v in log_value))
+    (tmp_path / "e.tsv").write_text("\n".join(lines) + "\n")
+    toml = tmp_path / "cohort.toml"
+    toml.write_text(
+        '[cohort]\nname = "weights"\nfeatures = "features"\nmutations = "m.maf"\n'
+        'expression = "e.tsv"\ngenes = ["GENEA"]\n'
+    )
+    code, out, err = cli(
+        "run", "--task", "luad-expression", "--dataset", toml, "--repeats", "2", "--folds", "4",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["n_units"] == n
+    assert record["per_target"]["GENEA"]["mean"] > 0.8  # unweighted slide means: r ≈ 0

@@ -17,8 +17,8 @@ import pytest
 import tifffile
 
 from histobench.benchmark.executors import DaskExecutor, LocalExecutor
+from histobench.benchmark.h5io import read_slide_features
 from histobench.datasets.wsi.embed import embed_slides
-from histobench.datasets.wsi.h5io import read_slide_features
 from histobench.plugins.specs import Item, Runtime
 from tests.conftest import REPO, assert_one_line_error
 from tests.datasets.wsi.conftest import tissue_image, write_pyramid
@@ -401,7 +401,7 @@ def test_cli_unknown_device_is_one_line_error(cli, slides: list[Path], tmp_path:
 def test_cpu_default_with_local_readers_is_two_model_processes(
     slides: list[Path], tmp_path: Path
 ) -> None:
-    from histobench.datasets.wsi.devices import usable_cores
+    from histobench.benchmark.devices import usable_cores
 
     if usable_cores() < 2:
         pytest.skip("needs 2 usable cores: one model process per core is the CPU default")

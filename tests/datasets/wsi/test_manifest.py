@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from histobench.benchmark.runner import pooled_features
 from histobench.datasets.wsi.manifest import (
     SlideRecord,
     load_slide_records,
@@ -16,7 +17,6 @@ from histobench.datasets.wsi.manifest import (
 from histobench.datasets.wsi.patients import (
     assign_patients,
     group_by_patient,
-    patient_features,
     patient_from_barcode,
 )
 from histobench.datasets.wsi.reader import open_slide
@@ -103,22 +103,27 @@ def test_assign_patients_fills_only_missing() -> None:
     assert [r.patient for r in assign_patients(records)] == ["TCGA-55-8507", "P1"]
 
 
-def test_patient_features_pool_tiles_across_slides() -> None:
+def test_patients_pool_tiles_across_slides() -> None:
+    # Slides → one mean row each with its tile count (as the engine returns them); a patient
+    # is the mean over all its slides' tiles, so the counts weight the rows.
     records = [
         SlideRecord("s1", Path("s1"), "P1"),
         SlideRecord("s2", Path("s2"), "P1"),
         SlideRecord("s3", Path("s3"), "P2"),
-        SlideRecord("s4", Path("s4"), "P3"),  # failed slide: no features
     ]
-    features = {
+    tiles = {
         "s1": np.array([[0.0, 0.0]]),
         "s2": np.array([[3.0, 6.0], [3.0, 6.0]]),
         "s3": np.array([[1.0, 2.0]]),
     }
-    pooled = patient_features(records, features)
-    assert sorted(pooled) == ["P1", "P2"]
-    np.testing.assert_allclose(pooled["P1"], [2.0, 4.0])  # tile-weighted, not slide-weighted
-    np.testing.assert_allclose(pooled["P2"], [1.0, 2.0])
+    rows = np.stack([tiles[r.slide_id].mean(axis=0) for r in records])
+    counts = np.array([len(tiles[r.slide_id]) for r in records], dtype=np.float64)
+    position = {r.slide_id: i for i, r in enumerate(records)}
+    groups = group_by_patient(records)
+    members = [np.array([position[r.slide_id] for r in groups[p]]) for p in sorted(groups)]
+    pooled = pooled_features(rows, members, counts)
+    np.testing.assert_allclose(pooled[0], [2.0, 4.0])  # tile-weighted, not slide-weighted (1.5, 3)
+    np.testing.assert_allclose(pooled[1], [1.0, 2.0])
 
 
 def test_corrupt_slide_is_recorded_and_others_continue(tmp_path: Path, pyramid_path: Path) -> None:

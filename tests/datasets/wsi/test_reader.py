@@ -144,13 +144,3 @@ def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
     b.write_bytes(b"x" * 2_999_999 + b"y")  # differs only in the last byte
     assert slide_fingerprint(a) != slide_fingerprint(b)
     assert slide_fingerprint(a) == slide_fingerprint(a)
-
-
-def test_package_exports_resolve() -> None:
-    import histobench.datasets.wsi as wsi
-
-    assert sorted(wsi.__all__) == sorted(wsi._EXPORTS)
-    for name in wsi.__all__:
-        assert getattr(wsi, name) is not None
-    with pytest.raises(AttributeError):
-        _ = wsi.no_such_name

@@ -27,16 +27,35 @@ def open_text(path: Path) -> io.TextIOBase:
         raise DataError(f"{path}: cannot read: {exc}") from exc
 
 
-def separator(path: Path) -> str:
-    """Tab for .tsv/.txt/.maf (gz or not), comma for .csv; else sniffed from the first line."""
-    name = path.name.lower().removesuffix(".gz")
-    if name.endswith(".csv"):
-        return ","
-    if name.endswith((".tsv", ".txt", ".maf", ".tab")):
-        return "\t"
+SEPARATORS = ("\t", ",", ";")
+
+
+def first_content_line(path: Path) -> str:
+    """The first line that is neither blank nor a '#' comment (any line ending, BOM dropped)."""
     with open_text(path) as fh:
-        first = next((ln for ln in fh if not ln.startswith("#")), "")
-    return "\t" if first.count("\t") >= first.count(",") else ","
+        return next((ln for ln in fh if ln.strip() and not ln.startswith("#")), "")
+
+
+def separator(path: Path) -> str:
+    """Tab, comma or semicolon, read from the first content line.
+
+    The suffix (.csv comma; .tsv/.txt/.maf/.tab tab) wins when its separator occurs there at
+    all; otherwise the most frequent of the three (a European ".csv" is ';'-separated).
+    """
+    name = path.name.lower().removesuffix(".gz")
+    default = (
+        ","
+        if name.endswith(".csv")
+        else "\t"
+        if name.endswith((".tsv", ".txt", ".maf", ".tab"))
+        else None
+    )
+    first = first_content_line(path)
+    counts = {sep: first.count(sep) for sep in SEPARATORS}
+    if default is not None and counts[default] > 0:
+        return default
+    best = max(SEPARATORS, key=lambda sep: counts[sep])
+    return best if counts[best] > 0 else (default or "\t")
 
 
 def leading_comment_lines(path: Path) -> int:
@@ -63,6 +82,8 @@ def read_table(path: Path, what: str, usecols: Any = None) -> pd.DataFrame:
             skiprows=leading_comment_lines(path),
             usecols=usecols,
             low_memory=False,
+            encoding="utf-8-sig",
+            skip_blank_lines=True,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -70,6 +91,8 @@ def read_table(path: Path, what: str, usecols: Any = None) -> pd.DataFrame:
     except ValueError as exc:  # usecols naming absent columns
         raise DataError(f"{path}: {what} table: {exc}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
+    # For messages: the file line of the first data row (after '#' lines and the header).
+    frame.attrs["first_line"] = leading_comment_lines(path) + 2
     return frame
 
 
@@ -83,7 +106,7 @@ def read_id_list(path: Path, what: str) -> list[str]:
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
-            ids.append(text.replace("\t", ",").split(",")[0].strip().strip('"'))
+            ids.append(text.replace("\t", ",").replace(";", ",").split(",")[0].strip().strip('"'))
     if ids and not is_barcode(ids[0]) and any(is_barcode(i) for i in ids[1:]):
         ids = ids[1:]  # a header such as "patient" above barcodes
     if not ids:

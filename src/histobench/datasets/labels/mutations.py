@@ -1,4 +1,5 @@
-"""Mutation labels: GDC MAF, wide true/false tables, or a long positives list + all patients.
+"""Mutation labels: GDC MAF, wide true/false tables, a long positives list with a header, or a
+headerless two-column (sample, gene) positives list; the last two with a list of all patients.
 
 Every reader returns a patient × gene :class:`LabelMatrix` of 1 / 0 / NaN plus a report of
 what was detected and merged. Patients are 12-character TCGA barcodes where the input holds
@@ -18,13 +19,15 @@ import pandas as pd
 from histobench.datasets.labels.common import (
     MISSING,
     first_examples,
+    open_text,
     read_id_list,
     read_table,
+    separator,
 )
 from histobench.plugins.errors import ConfigError, DataError
 from histobench.plugins.labels import LabelMatrix, is_barcode, patient_key
 
-MutationFormat = Literal["auto", "maf", "wide", "long"]
+MutationFormat = Literal["auto", "maf", "wide", "long", "positives"]
 
 # GDC's non-silent set (maftools' default "Variant_Classification" filter): what counts as
 # "mutated" unless the cohort file says otherwise.
@@ -82,12 +85,14 @@ def load_mutations(
         return read_maf(
             path, variant_classifications=variant_classifications, patients_file=patients
         )
-    if format == "long":
+    if format in ("long", "positives"):
         if patients is None:
             raise ConfigError(
-                f"{path}: a long list of positives needs 'patients_file' (the full patient "
+                f"{path}: a list of positives needs 'patients_file' (the full patient "
                 "list; negatives are the patients not listed)"
             )
+        if format == "positives":
+            return read_positives(path, patients)
         return read_long_mutations(path, patients, patient_column, gene_column)
     return read_wide_mutations(path, patient_column=patient_column, genes=genes)
 
@@ -95,6 +100,8 @@ def load_mutations(
 def _detect_format(path: Path, gene_column: str | None) -> MutationFormat:
     if path.is_dir() or _is_maf_path(path):
         return "maf"
+    if gene_column is None and _looks_like_positives(path):
+        return "positives"
     header = list(read_table(path, "mutation").columns)
     if all(c in header for c in MAF_REQUIRED[:2]):
         return "maf"
@@ -248,7 +255,7 @@ def read_wide_mutations(
     pcol = find_patient_column(frame, path, patient_column)
     patients_raw = frame[pcol].str.strip()
     if (patients_raw == "").any():
-        line = int(np.flatnonzero((patients_raw == "").to_numpy())[0]) + 2
+        line = int(np.flatnonzero((patients_raw == "").to_numpy())[0]) + frame.attrs["first_line"]
         raise DataError(f"{path}: column {pcol!r}: empty patient id on line {line}")
     report: dict[str, Any] = {"format": "wide", "patient_column": pcol}
     if genes is not None:
@@ -273,7 +280,7 @@ def read_wide_mutations(
                 flags[i, j] = _parse_flag(value)
             except ValueError:
                 raise DataError(
-                    f"{path}: column {gene!r}: value {value!r} on line {i + 2} is not "
+                    f"{path}: column {gene!r}: value {value!r} on line {i + frame.attrs['first_line']} is not "
                     "true/false or 0/1"
                 ) from None
     keys = patients_raw.map(patient_key).to_numpy()
@@ -348,4 +355,75 @@ def read_long_mutations(
     }
     if not len(pairs):
         raise DataError(f"{path}: no (patient, gene) rows")
+    return LabelMatrix("mutation", path, patients, genes, values, report)
+
+
+# -- headerless (sample, gene) positives ------------------------------------------------------
+
+
+def _positive_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of every content line; any line ending, separator or BOM."""
+    sep = separator(path)
+    rows = []
+    with open_text(path) as fh:
+        for number, line in enumerate(fh, start=1):
+            text = line.strip()
+            if text and not text.startswith("#"):
+                rows.append((number, [f.strip().strip('"') for f in text.split(sep)]))
+    return rows
+
+
+def _looks_like_positives(path: Path) -> bool:
+    """Unambiguous only: every content line is (TCGA barcode, gene symbol), no header."""
+    try:
+        rows = _positive_rows(path)
+    except (DataError, UnicodeDecodeError, OSError):
+        return False
+    return bool(rows) and all(
+        len(fields) == 2 and is_barcode(fields[0]) and bool(_GENE_LIKE.match(fields[1]))
+        for _, fields in rows
+    )
+
+
+def read_positives(path: Path, patients_file: Path) -> LabelMatrix:
+    """Lines of ``sample<sep>gene``, no header (one header line naming a gene column is
+    tolerated); samples reduce to patients, repeated pairs count once, negatives are the
+    patients of ``patients_file`` not listed for a gene."""
+    try:
+        rows = _positive_rows(path)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    if rows and rows[0][1][-1].lower() in _GENE_NAMES and not is_barcode(rows[0][1][0]):
+        rows = rows[1:]
+    pairs: set[tuple[str, str]] = set()
+    for number, fields in rows:
+        if len(fields) != 2 or not fields[0] or not fields[1]:
+            raise DataError(
+                f"{path}: line {number}: expected two fields (sample, gene), got {len(fields)}"
+                + ("" if len(fields) != 2 else " with an empty one")
+            )
+        pairs.add((patient_key(fields[0]), fields[1]))
+    if not pairs:
+        raise DataError(f"{path}: no (sample, gene) lines")
+    everyone = {patient_key(p) for p in read_id_list(patients_file, "patient list")}
+    listed = {p for p, _ in pairs}
+    patients = sorted(everyone | listed)
+    genes = sorted({g for _, g in pairs})
+    p_index = {p: i for i, p in enumerate(patients)}
+    g_index = {g: j for j, g in enumerate(genes)}
+    values = np.zeros((len(patients), len(genes)))
+    for patient, gene in pairs:
+        values[p_index[patient], g_index[gene]] = 1.0
+    outside = listed - everyone
+    report = {
+        "format": "positives",
+        "positives": len(pairs),
+        "lines": len(rows),
+        "duplicate_lines_merged": len(rows) - len(pairs),
+        "patients": len(patients),
+        "patients_file": str(patients_file),
+        "positive_patients_not_in_patients_file": len(outside),
+        "positive_patients_not_in_patients_file_examples": first_examples(outside),
+        "negatives": "patients in the patient list not listed as positive for the gene",
+    }
     return LabelMatrix("mutation", path, patients, genes, values, report)

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Generic, TextIO, TypeVar
 
 import openslide
 
@@ -63,12 +63,24 @@ def scan_slide_folder(folder: str | Path, recursive: bool = True) -> list[SlideR
     return _check_unique(records, folder)
 
 
+def _manifest_delimiter(fh: TextIO) -> str:
+    """The separator (comma, tab or semicolon) that makes a header column named 'path'."""
+    line = fh.readline()
+    fh.seek(0)
+    header = line.splitlines()[0] if line else ""
+    for sep in (",", "\t", ";"):
+        if "path" in {c.strip().strip('"').lower() for c in header.split(sep)}:
+            return sep
+    return ","
+
+
 def read_manifest(csv_path: str | Path) -> list[SlideRecord]:
     """Slide records from a manifest CSV (see the module docstring for its columns)."""
     csv_path = Path(csv_path)
     try:
+        # newline="": the csv module then takes CR, LF and CRLF line endings alike.
         with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
+            reader = csv.DictReader(fh, delimiter=_manifest_delimiter(fh))
             columns = {name.strip().lower(): name for name in reader.fieldnames or []}
             rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:

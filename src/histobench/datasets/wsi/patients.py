@@ -1,19 +1,17 @@
-"""Patients: TCGA barcodes → patient ids, and pooling a patient's tile features.
+"""Patients of slides: TCGA barcodes → patient ids.
 
 The study represents a patient by the mean of all its tiles' features, across all its
-slides; a patient with several slides is one sample, never several (that would leak
+slides (``histobench.benchmark.runner.pooled_features``, weighted by each slide's tile
+count); a patient with several slides is one sample, never several (that would leak
 between cross-validation folds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from histobench.plugins.errors import DataError
 from histobench.plugins.labels import patient_from_barcode
 
 if TYPE_CHECKING:
@@ -38,29 +36,3 @@ def group_by_patient(records: Iterable[SlideRecord]) -> dict[str, list[SlideReco
     for record in records:
         groups.setdefault(patient_of(record), []).append(record)
     return groups
-
-
-def patient_features(
-    records: Iterable[SlideRecord], slide_features: Mapping[str, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """Mean feature vector per patient over all tiles of all its slides (tile-weighted).
-
-    ``slide_features`` maps slide_id → N×D tile features; slides absent from it (failed)
-    are left out, and a patient with no tiles at all is left out.
-    """
-    sums: dict[str, np.ndarray] = {}
-    counts: dict[str, int] = {}
-    for record in records:
-        features = slide_features.get(record.slide_id)
-        if features is None or len(features) == 0:
-            continue
-        features = np.asarray(features, dtype=np.float64)
-        patient = patient_of(record)
-        if patient in sums and sums[patient].shape != features.shape[1:]:
-            raise DataError(
-                f"{record.path}: feature dimension {features.shape[1]} differs from other "
-                f"slides of patient {patient}"
-            )
-        sums[patient] = sums.get(patient, 0) + features.sum(axis=0)
-        counts[patient] = counts.get(patient, 0) + len(features)
-    return {patient: sums[patient] / counts[patient] for patient in sums}

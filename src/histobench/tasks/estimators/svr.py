@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -34,8 +34,9 @@ try:  # scikit-learn's bundled libsvm, called without the estimator's per-call v
 except ImportError:  # pragma: no cover - exercised only with a future scikit-learn
     _libsvm = None
 
-from histobench.plugins.errors import ConfigError, DataError
+from histobench.plugins.errors import ConfigError
 from histobench.tasks.estimators._folds import check_assignments, default_n_jobs, iter_folds
+from histobench.tasks.estimators._validation import EstimatorInputError, fit_data, predict_data
 
 ConstantColumns = Literal["e1071", "skip"]
 
@@ -43,11 +44,13 @@ ConstantColumns = Literal["e1071", "skip"]
 def _as_2d_float(X: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(X, dtype=np.float64)
     if arr.ndim != 2:
-        raise DataError(f"{name}: expected a 2-D array (samples x features), got shape {arr.shape}")
+        raise EstimatorInputError(
+            f"{name}: expected a 2-D array (samples x features), got shape {arr.shape}"
+        )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise DataError(f"{name}: empty array of shape {arr.shape}")
+        raise EstimatorInputError(f"{name}: empty array of shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
-        raise DataError(f"{name}: contains NaN or infinite values")
+        raise EstimatorInputError(f"{name}: contains NaN or infinite values")
     return arr
 
 
@@ -105,14 +108,10 @@ class E1071SVR(RegressorMixin, BaseEstimator):
         self.cache_size = cache_size
         self.constant_columns = constant_columns
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> E1071SVR:
+    def fit(self, X: Any, y: Any) -> E1071SVR:
         _check_constant_columns(self.constant_columns)
-        X = _as_2d_float(X, "X")
-        y = np.asarray(y, dtype=np.float64).ravel()
-        if y.shape[0] != X.shape[0]:
-            raise DataError(f"y: {y.shape[0]} values for {X.shape[0]} rows of X")
-        if not np.all(np.isfinite(y)):
-            raise DataError("y: contains NaN or infinite values")
+        X, y = fit_data(self, X, y, classifier=False)
+        y = y.astype(np.float64)
         center, scale, scale_y = r_scale_params(X, self.constant_columns)
         if not scale_y:
             warnings.warn(
@@ -124,7 +123,6 @@ class E1071SVR(RegressorMixin, BaseEstimator):
         self.x_center_, self.x_scale_, self.scaled_ = center, scale, scale_y
         self.y_center_, self.y_scale_ = y_center, y_scale
         self.gamma_ = 1.0 / X.shape[1] if self.gamma is None else float(self.gamma)
-        self.n_features_in_ = X.shape[1]
         self.svr_ = SVR(
             kernel="rbf",
             gamma=self.gamma_,
@@ -134,14 +132,14 @@ class E1071SVR(RegressorMixin, BaseEstimator):
             shrinking=self.shrinking,
             cache_size=self.cache_size,
         ).fit((X - center) / scale, (y - y_center) / y_scale)
+        # libsvm's record: it stops when the maximal KKT violation is below ``tolerance``
+        # (max_iter = -1: no iteration cap, so a fit that returns has met it).
+        self.n_iter_ = int(np.max(self.svr_.n_iter_))
+        self.converged_ = bool(self.svr_.fit_status_ == 0)
         return self
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        X = _as_2d_float(X, "X")
-        if X.shape[1] != self.n_features_in_:
-            raise DataError(
-                f"X: {X.shape[1]} features, the model was fitted on {self.n_features_in_}"
-            )
+    def predict(self, X: Any) -> np.ndarray:
+        X = predict_data(self, X)
         z = self.svr_.predict((X - self.x_center_) / self.x_scale_)
         return z * self.y_scale_ + self.y_center_
 
@@ -152,7 +150,9 @@ def _y_scale(y: np.ndarray, scale_y: bool, what: str) -> tuple[float, float]:
     sd = float(np.std(y, ddof=1)) if y.shape[0] > 1 else 0.0
     if not sd > 0:
         # R's scale() would divide by zero and e1071 would fit NaNs: refuse instead.
-        raise DataError(f"{what}: constant target on the training rows, cannot scale it (e1071)")
+        raise EstimatorInputError(
+            f"{what}: constant target on the training rows, cannot scale it (e1071)"
+        )
     return float(y.mean()), sd
 
 
@@ -181,7 +181,7 @@ def _fold_predict(
     K_train = np.ascontiguousarray(rbf_kernel(Xtr, Xtr, gamma))
     K_test = rbf_kernel(Xte, Xtr, gamma)
     out = np.empty((test.shape[0], Y.shape[1]))
-    fit = _precomputed_fitter(params)
+    fit = _precomputed_fitter(params, direct=params["libsvm"] == "direct")
     Ytr = Y[train]
     for g in range(Y.shape[1]):
         y = Ytr[:, g]
@@ -193,7 +193,7 @@ def _fold_predict(
             # kernel (from all training units) are kept, so other genes are unaffected.
             K, yy = np.ascontiguousarray(K_train[np.ix_(ok, ok)]), y[ok]
         if yy.shape[0] < 2:
-            raise DataError(f"Y column {g}: fewer than 2 training values in {where}")
+            raise EstimatorInputError(f"Y column {g}: fewer than 2 training values in {where}")
         y_center, y_scale = _y_scale(yy, scale_y, what=f"Y column {g} in {where}")
         support, dual, intercept = fit(K, (yy - y_center) / y_scale)
         Kt = K_test if ok.all() else K_test[:, ok]
@@ -205,7 +205,7 @@ def _fold_predict(
 FitPrecomputed = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, float]]
 
 
-def _precomputed_fitter(params: dict[str, object]) -> FitPrecomputed:
+def _precomputed_fitter(params: dict[str, object], direct: bool = True) -> FitPrecomputed:
     """eps-SVR on a precomputed kernel: ``(K, y) -> (support indices, dual coefs, intercept)``.
 
     Calls libsvm directly when scikit-learn exposes it: the estimator's input validation of an
@@ -218,7 +218,7 @@ def _precomputed_fitter(params: dict[str, object]) -> FitPrecomputed:
     tol = float(params["tolerance"])  # type: ignore[arg-type]
     shrinking = bool(params["shrinking"])
     cache = float(params["cache_size"])  # type: ignore[arg-type]
-    if _libsvm is None:  # pragma: no cover - a scikit-learn without the private module
+    if _libsvm is None or not direct:  # the public estimator (also without the private module)
         svr = SVR(
             kernel="precomputed", C=C, epsilon=eps, tol=tol, shrinking=shrinking, cache_size=cache
         )
@@ -273,6 +273,7 @@ def svr_cross_val_predict(
     constant_columns: ConstantColumns = "e1071",
     n_jobs: int | None = 1,
     backend: Literal["threading", "loky"] = "threading",
+    libsvm: Literal["direct", "public"] = "direct",
 ) -> np.ndarray:
     """Out-of-fold ``E1071SVR`` predictions for many targets over a repeated K-fold plan.
 
@@ -280,6 +281,10 @@ def svr_cross_val_predict(
     NaN in ``Y[:, g]`` drops those units from gene ``g``'s training (they are still predicted).
     Threads are the default backend: libsvm releases the GIL and threads avoid copying ``X`` to
     worker processes (see ``benchmarks/bench_estimators.py`` for the measurement).
+    ``libsvm="public"`` fits through ``SVR(kernel="precomputed")`` instead of calling libsvm
+    directly: the same solver and answer, slower (BENCHMARKS.md). libsvm stops when its maximal
+    KKT violation is below ``tolerance`` and has no iteration cap here, so every fit converges
+    to that tolerance.
     """
     _check_constant_columns(constant_columns)
     X = _as_2d_float(X, "X")
@@ -287,9 +292,9 @@ def svr_cross_val_predict(
     if Y.ndim == 1:
         Y = Y[:, None]
     if Y.shape[0] != X.shape[0]:
-        raise DataError(f"Y: {Y.shape[0]} rows for {X.shape[0]} rows of X")
+        raise EstimatorInputError(f"Y: {Y.shape[0]} rows for {X.shape[0]} rows of X")
     if np.isinf(Y).any():
-        raise DataError("Y: contains infinite values")
+        raise EstimatorInputError("Y: contains infinite values")
     a = check_assignments(assignments, X.shape[0])
     params: dict[str, object] = dict(
         cost=cost,
@@ -299,6 +304,7 @@ def svr_cross_val_predict(
         shrinking=shrinking,
         cache_size=cache_size,
         constant_columns=constant_columns,
+        libsvm=libsvm,
     )
     folds = list(iter_folds(a))
     jobs = default_n_jobs(n_jobs)

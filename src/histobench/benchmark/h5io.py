@@ -1,4 +1,5 @@
-"""Per-slide feature files in the CLAM/TRIDENT layout: datasets ``features`` and ``coords``.
+"""Feature files: per item in the CLAM/TRIDENT layout (``features`` + ``coords``), or one
+file for a whole tile data set (``features`` + ``item_ids``, ``write_tile_features``).
 
 Files are written to a temporary name in the same folder and renamed into place, so a crash
 or a full disk never leaves a half-written file where a complete one is expected; resuming a
@@ -52,23 +53,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_slide_features(
-    path: str | Path,
-    features: np.ndarray,
-    coords: np.ndarray,
-    attrs: Mapping[str, Any] | None = None,
-    dtype: FeatureDtype = "float32",
-) -> Path:
-    """Write ``features`` (N×D) and ``coords`` (N×2, level-0 x, y) atomically to ``path``."""
-    path = Path(path)
-    features = np.asarray(features)
-    coords = np.asarray(coords)
-    if features.ndim != 2:
-        raise ValueError(f"features must be N×D, got shape {features.shape}")
-    if coords.shape != (features.shape[0], 2):
-        raise ValueError(f"coords must be {features.shape[0]}×2, got shape {coords.shape}")
+def _check_dtype(dtype: str) -> None:
     if dtype not in ("float16", "float32"):
         raise ValueError(f"dtype must be float16 or float32, got {dtype!r}")
+
+
+def _write_atomic(
+    path: Path, datasets: Mapping[str, np.ndarray], attrs: Mapping[str, Any] | None
+) -> Path:
+    """Write ``datasets`` and ``attrs`` to a temporary file beside ``path``, then rename it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent
@@ -77,8 +70,8 @@ def write_slide_features(
     tmp = Path(tmp_name)
     try:
         with h5py.File(tmp, "w") as h5:
-            h5.create_dataset("features", data=features.astype(dtype, copy=False))
-            h5.create_dataset("coords", data=coords.astype(np.int64, copy=False))
+            for name, data in datasets.items():
+                h5.create_dataset(name, data=data)
             for key, value in (attrs or {}).items():
                 h5.attrs[key] = _attr_value(value)
         os.replace(tmp, path)
@@ -86,6 +79,60 @@ def write_slide_features(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_slide_features(
+    path: str | Path,
+    features: np.ndarray,
+    coords: np.ndarray,
+    attrs: Mapping[str, Any] | None = None,
+    dtype: FeatureDtype = "float32",
+) -> Path:
+    """Write ``features`` (N×D) and ``coords`` (N×2, level-0 x, y) atomically to ``path``."""
+    features = np.asarray(features)
+    coords = np.asarray(coords)
+    if features.ndim != 2:
+        raise ValueError(f"features must be N×D, got shape {features.shape}")
+    if coords.shape != (features.shape[0], 2):
+        raise ValueError(f"coords must be {features.shape[0]}×2, got shape {coords.shape}")
+    _check_dtype(dtype)
+    datasets = {
+        "features": features.astype(dtype, copy=False),
+        "coords": coords.astype(np.int64, copy=False),
+    }
+    return _write_atomic(Path(path), datasets, attrs)
+
+
+def write_tile_features(
+    path: str | Path,
+    features: np.ndarray,
+    item_ids: list[str],
+    attrs: Mapping[str, Any] | None = None,
+    dtype: FeatureDtype = "float32",
+) -> Path:
+    """Write a tile data set's ``features`` (N×D) and ``item_ids`` (N UTF-8 strings) atomically."""
+    features = np.asarray(features)
+    if features.ndim != 2 or features.shape[0] != len(item_ids):
+        raise ValueError(f"features must be {len(item_ids)}×D, got shape {features.shape}")
+    _check_dtype(dtype)
+    datasets = {
+        "features": features.astype(dtype, copy=False),
+        "item_ids": np.array(item_ids, dtype=h5py.string_dtype("utf-8")),
+    }
+    return _write_atomic(Path(path), datasets, attrs)
+
+
+def read_tile_features(path: str | Path) -> tuple[np.ndarray, list[str], dict[str, Any]]:
+    """(features N×D, item ids, attrs) of a file written by ``write_tile_features``."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as h5:
+            features = np.asarray(h5["features"][()])
+            item_ids = [i.decode() for i in h5["item_ids"][()]]
+            attrs = {key: _plain(value) for key, value in h5.attrs.items()}
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(f"{path}: not a tile feature file: {exc}") from exc
+    return features, item_ids, attrs
 
 
 def _pid_alive(pid: int) -> bool:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from histobench.datasets.wsi.devices import preprocess_batch, resolve_devices
+from histobench.benchmark.devices import preprocess_batch, resolve_devices
 from histobench.plugins.errors import ConfigError
 from histobench.plugins.specs import Runtime
 from tests.datasets.wsi.embed_helpers import ColourMoments

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from histobench.datasets.wsi.h5io import is_complete, read_slide_features, write_slide_features
+from histobench.benchmark.h5io import is_complete, read_slide_features, write_slide_features
 from histobench.plugins.errors import DataError
 
 
@@ -125,7 +125,7 @@ def test_stale_temps_of_dead_writers_are_removed(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from histobench.datasets.wsi.h5io import remove_stale_temps
+    from histobench.benchmark.h5io import remove_stale_temps
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
@@ -146,7 +146,7 @@ def test_stale_temps_of_dead_writers_are_removed(tmp_path: Path) -> None:
 def test_temp_name_carries_the_writer_pid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
 
-    import histobench.datasets.wsi.h5io as h5io
+    import histobench.benchmark.h5io as h5io
 
     seen: list[str] = []
     real_file = h5py.File

@@ -1,4 +1,8 @@
-"""Where the model runs in a slide run: in this process, or one process per device.
+"""Where the model runs while items stream in as tiles: in this process, or one process per device.
+
+Also the thread and process budget of such a run on this machine's cores (``usable_cores``,
+``default_reader_workers``, ``auto_cpu_models``, ``model_threads``), shared with the tile
+pipeline (``histobench.benchmark.extraction``).
 
 With one device the model runs here on each batch as it is cut (no copies, no start-up).
 With several (``cuda:0,cuda:1``, or ``cpu,cpu`` for data parallelism on CPU) each device
@@ -250,3 +254,55 @@ def make_embedder(
     # CPU model processes share the cores the readers leave; GPU ones need a thread only.
     cpu_threads = max(1, (cores - reader_workers) // n_cpu) if n_cpu else None
     return DeviceEmbedder(extractor, devices, batch_size, cpu_threads)
+
+
+def default_reader_workers(device: str) -> int:
+    """Reader processes for the ``local`` executor when none is asked for.
+
+    On CPU the model costs ~4× the reading + Macenko of a slide tile (effnet-lite0, 224 px;
+    benchmarks/bench_wsi_tiling.py), so a quarter of the cores read and the rest run the
+    model; a GPU model needs every core reading to keep it fed.
+    """
+    cores = usable_cores()
+    if device.startswith("cuda"):
+        return max(1, cores - 1)
+    return max(1, cores // 4)
+
+
+def set_torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def auto_cpu_models(pool: Any, devices: list[str]) -> list[str]:
+    """On a CPU with local reader processes, two model processes instead of one in-process model.
+
+    Measured on the CMU slide with 2 cores (BENCHMARKS.md): 2 readers + the model in the main
+    process ran at 0.99x the naive loop, 2 readers + 2 single-threaded model processes at 1.67x;
+    one process's OpenMP threads stall whenever a reader takes a core from them, two
+    independent processes do not. ``--devices cpu`` keeps the single in-process model.
+    """
+    from histobench.benchmark.executors import LocalExecutor
+
+    if devices != ["cpu"] or not isinstance(pool, LocalExecutor) or not pool.workers:
+        return devices
+    return ["cpu", "cpu"] if usable_cores() >= 2 else devices
+
+
+def model_threads(pool: Any, devices: Sequence[str]) -> int | None:
+    """Leave the local workers their cores: returns the thread count to restore, or None.
+
+    Measured on 2 cores: with a worker process busy, a 2-thread model in the main process
+    slowed 2–10× (its OpenMP threads spin-wait on each other while one is descheduled);
+    a model using the cores the workers leave free does not.
+    """
+    from histobench.benchmark.executors import LocalExecutor
+
+    if not isinstance(pool, LocalExecutor) or devices[0].startswith("cuda"):
+        return None
+    import torch
+
+    before = torch.get_num_threads()
+    set_torch_threads(max(1, usable_cores() - pool.workers))
+    return before

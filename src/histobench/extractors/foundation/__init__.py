@@ -1,0 +1,1 @@
+"""Pathology foundation models as extractors: exact recipes, local weights, strict loading."""

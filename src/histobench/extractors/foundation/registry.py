@@ -1,0 +1,30 @@
+"""The recipe table: every foundation model histobench knows by name."""
+
+from __future__ import annotations
+
+from histobench.extractors.foundation import (
+    baselines,
+    bioptimus,
+    gigapath,
+    kaiko,
+    mahmood,
+    owkin,
+    paige,
+)
+from histobench.extractors.foundation.recipe import Recipe
+from histobench.plugins.errors import ConfigError
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for family in (mahmood, paige, bioptimus, owkin, gigapath, kaiko, baselines)
+    for r in family.RECIPES
+}
+
+
+def recipe(name: str) -> Recipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown foundation model '{name}' (known: {', '.join(RECIPES)})"
+        ) from None

@@ -1,0 +1,143 @@
+"""The LASSO path on a subset of rows: the compiled solver (:mod:`._glmnet_kernels`) with the
+reference solver as its fallback, and the shared data layout of a cross-validation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from histobench.tasks.estimators import _glmnet_kernels as _kernels
+from histobench.tasks.estimators._glmnet_common import (
+    DEVMAX,
+    FDEV,
+    FMAX,
+    MNLAM,
+    PMIN,
+    VMIN,
+    LogisticPath,
+    lambda_sequence_from_max,
+)
+from histobench.tasks.estimators._glmnet_reference import reference_path
+from histobench.tasks.estimators._validation import EstimatorInputError
+
+COUNTS = np.zeros(6, dtype=np.int64)  # work done by the compiled solver (diagnostics only)
+
+
+@dataclass
+class Design:
+    """The data as the compiled solver reads it, shared by the full-data and the fold paths of
+    a cross-validation (folds select rows inside the solver, nothing is copied per fold).
+
+    ``XT``: ``X`` transposed in C order (columns contiguous). ``XT32``: the columns centred
+    (``cm``) and scaled (``cs``) over all rows in float32, with row norms ``cnorm``: the KKT
+    screening product over all columns runs on it.
+    """
+
+    XT: np.ndarray
+    XT32: np.ndarray
+    cm: np.ndarray
+    cs: np.ndarray
+    cnorm: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray) -> Design:
+        XT = np.ascontiguousarray(X.T)
+        cm = XT.mean(axis=1)
+        cs = XT.std(axis=1)
+        cs[cs == 0] = 1.0
+        XT32 = ((XT - cm[:, None]) / cs[:, None]).astype(np.float32)
+        cnorm = np.sqrt(np.einsum("ij,ij->i", XT32, XT32, dtype=np.float64))
+        return cls(XT, XT32, cm, cs, cnorm)
+
+
+def fit_rows(
+    X: np.ndarray,
+    design: Design | None,
+    rows: np.ndarray,
+    y: np.ndarray,
+    lambdas: Sequence[float] | np.ndarray | None,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    thresh: float,
+    max_newton: int = 100,
+) -> LogisticPath:
+    """The path on ``X[rows]`` (labels ``y`` of those rows); compiled when ``design`` is given."""
+    ybar = float(y.mean())
+    if not (PMIN < ybar < 1.0 - PMIN):
+        raise EstimatorInputError(
+            "y: only one class in the training rows, cannot fit a logistic model"
+        )
+    if design is not None:
+        path = _compiled_path(design, rows, y, lambdas, nlambda, lambda_min_ratio, thresh)
+        if path is not None:
+            return path
+    return reference_path(X[rows], y, lambdas, nlambda, lambda_min_ratio, thresh, max_newton)
+
+
+def _compiled_path(
+    design: Design,
+    rows: np.ndarray,
+    y: np.ndarray,
+    lambdas: Sequence[float] | np.ndarray | None,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+    thresh: float,
+) -> LogisticPath | None:
+    """The path on the rows ``rows`` by :func:`_glmnet_kernels.solve_path`; None if it fails."""
+    XT = design.XT
+    p, N = XT.shape
+    n = rows.shape[0]
+    xm, xs, varies = _kernels.column_stats(XT, rows)
+    keep = np.flatnonzero(varies & (xs > 0))
+    if lambdas is not None:
+        lam_seq = np.asarray(lambdas, dtype=np.float64)
+    else:
+        r = np.zeros(N)
+        r[rows] = y - y.mean()
+        grad = ((XT @ r)[keep] - xm[keep] * r.sum()) / xs[keep]
+        lam_max = float(np.max(np.abs(grad))) / n if keep.size else 0.0
+        lam_seq = lambda_sequence_from_max(lam_max, n, p, nlambda, lambda_min_ratio)
+    L = lam_seq.shape[0]
+    a0 = np.empty(L)
+    beta = np.zeros((L, p))
+    dev = np.empty(L)
+    # residual tolerance 1000 * thresh * lambda (1e-9 lambda by default), at most 1000 iterations
+    try:
+        last, status = _kernels.solve_path(
+            XT=XT,
+            XT32=design.XT32,
+            cm=design.cm,
+            cs=design.cs,
+            cnorm=design.cnorm,
+            rows=rows,
+            y=y,
+            keep=keep,
+            xm=xm,
+            xs=xs,
+            lambdas=lam_seq,
+            user=lambdas is not None,
+            ftol=1000.0 * thresh,
+            max_iter=1000,
+            mnlam=MNLAM,
+            fdev=FDEV,
+            devmax=DEVMAX,
+            fmax=FMAX,
+            pmin=PMIN,
+            vmin=VMIN,
+            a0=a0,
+            beta=beta,
+            dev=dev,
+            counts=COUNTS,
+        )
+    except (ZeroDivisionError, FloatingPointError):
+        # Compiled arithmetic raises where numpy would give inf (a zero curvature on a
+        # near-separated fold, seen on the 24-patient demo cohort): the reference solver,
+        # which handles those steps, refits this path.
+        return None
+    if status != _kernels.OK:
+        return None
+    ybar = float(y.mean())
+    dev0 = -(np.log(ybar / (1 - ybar)) * ybar + np.log(1 - ybar))
+    return LogisticPath(lam_seq[:last].copy(), a0[:last], beta[:last], dev[:last], 2.0 * n * dev0)
