@@ -20,24 +20,12 @@ from histobench.plugins.manager import Plugins
 from histobench.plugins.specs import Dataset, DatasetSpec, ExtractionResult, Extractor
 
 
-def _option_values(pairs: list[str]) -> dict[str, Any]:
-    """``--option input_size=64`` → {"input_size": "64"} (pydantic converts the type)."""
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--option {pair!r}: expected KEY=VALUE")
-        values[key.strip()] = value.strip()
-    return values
-
-
 def _extractor_options(args: argparse.Namespace, plugins: Plugins) -> tuple[Any, Any]:
     from histobench.benchmark.config import validate_options
+    from histobench.cli.main import extractor_flag_options
 
     spec = plugins.extractors.get(args.extractor).spec
-    values: dict[str, Any] = _option_values(args.option)
-    if args.weights:
-        values["weights"] = str(args.weights)
+    values = extractor_flag_options(args)
     if spec.prefix and spec.suffix_field and ":" in args.extractor:
         values[spec.suffix_field] = args.extractor.split(":", 1)[1]
     options = validate_options(spec.options_model, values, "command line", "extractor_options")
