@@ -1,32 +1,35 @@
 """Null calibration of the LUAD tasks' default paired test at the LUAD shape.
 
-    python benchmarks/bench_luad_null.py --task expression --genes 50 --draws 10
-    python benchmarks/bench_luad_null.py --task mutation --genes 9 --features 256 --repeats 10
+    python benchmarks/bench_luad_null.py --task expression --genes 50 --draws 10 --raw DIR
+    python benchmarks/bench_luad_null.py --task mutation --genes 9 --repeats 10 --raw DIR
 
 Each draw makes labels (mutation status at LUAD-like prevalences, or log expression) and two
 "extractors" whose features are independent of the labels and of each other, evaluates both
-with the task on one shared split plan, and tests A against B. Candidate scorings, all on the
+with the task on one shared split plan, and tests A against B. Candidate tests, all on the
 same two runs:
 
-* fold-mean (the default): a repeat's score is the mean of its fold scores; corrected
-  repeated-CV t-test (Nadeau & Bengio) on the R x K fold scores.
-* repeat-mean: the same displayed score; the corrected t-test on the R per-repeat means.
+* jackknife (the default of both LUAD tasks): the displayed score is the mean of the fold
+  scores; the unit (patient) jackknife of its difference from the stored out-of-fold
+  predictions, variance doubled for each patient's training role (``statistics/jackknife.py``).
+* fold-mean: the same quantity; corrected repeated-CV t-test (Nadeau & Bengio) on the R x K
+  fold scores.
 * pooled: a repeat's score is one r / AUC of its pooled out-of-fold predictions; the same
-  corrected t-test on the R per-repeat scores (the test on the displayed quantity).
+  corrected t-test on the R per-repeat scores.
 * naive: plain paired t-test on the R x K fold scores (no correction; shows why it exists).
 
 Reports, per candidate, the rejection rate at alpha = 0.05 (two-sided) per gene and for the
 headline (mean over genes), with a Clopper-Pearson 95 % interval, and the mean displayed score
-of a null extractor (chance: r = 0, AUC = 0.5). Results are appended to ``--out`` (JSON) after
-every draw, so a long run can be stopped and summarised with ``--summary``.
+of a null extractor (chance: r = 0, AUC = 0.5). Each draw's labels, plan, fold scores and
+out-of-fold predictions are kept in ``--raw`` (one .npz per draw), so a long run resumes where
+it stopped and ``--summary`` recomputes every test from them.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +44,7 @@ from histobench.benchmark.splits import make_plan  # noqa: E402
 from histobench.plugins.labels import InMemoryLabels, LabelMatrix  # noqa: E402
 from histobench.plugins.specs import Dataset, Item, TaskResult  # noqa: E402
 from histobench.statistics import corrected_resampled_ttest, naive_paired_ttest  # noqa: E402
+from histobench.statistics.jackknife import unit_jackknife_test  # noqa: E402
 from histobench.tasks.luad import (  # noqa: E402
     LuadExpressionOptions,
     LuadExpressionTask,
@@ -52,7 +56,7 @@ from histobench.tasks.luad import (  # noqa: E402
 # longer gene lists with a little jitter.
 PREVALENCES = [0.46, 0.30, 0.33, 0.17, 0.14, 0.17, 0.11, 0.08, 0.07]
 ALPHA = 0.05
-CANDIDATES = ("fold-mean", "repeat-mean", "pooled", "naive")
+CANDIDATES = ("jackknife", "fold-mean", "pooled", "naive")
 
 
 def draw_labels(rng: np.random.Generator, task: str, n: int, genes: int) -> np.ndarray:
@@ -77,48 +81,16 @@ def make_task(task: str, n_jobs: int) -> LuadExpressionTask | LuadMutationTask:
     return LuadMutationTask(LuadMutationOptions(n_jobs=n_jobs))
 
 
-def pooled(result: TaskResult) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per gene and headline per-repeat pooled scores."""
-    per_gene = {
-        g: np.array(t.extra["pooled_scores"], dtype=float) for g, t in result.per_target.items()
-    }
-    return per_gene, np.nanmean(np.stack(list(per_gene.values())), axis=0)
-
-
-def candidate_tests(a: TaskResult, b: TaskResult, n_train: float, n_test: float) -> dict:
-    """p-values of each candidate, per gene and for the headline."""
-    pa, ha = pooled(a)
-    pb, hb = pooled(b)
-
-    def p_value(kind: str, fa: np.ndarray, fb: np.ndarray, ra: np.ndarray, rb: np.ndarray):
-        if kind == "fold-mean":
-            res = corrected_resampled_ttest(fa, fb, n_train, n_test)
-        elif kind == "repeat-mean":
-            ma, mb = np.nanmean(fa, axis=1), np.nanmean(fb, axis=1)
-            res = corrected_resampled_ttest(ma, mb, n_train, n_test)
-        elif kind == "pooled":
-            res = corrected_resampled_ttest(ra, rb, n_train, n_test)
-        else:
-            res = naive_paired_ttest(fa, fb)
-        return float(res.p_value) if np.isfinite(res.p_value) else 1.0
-
-    out: dict[str, Any] = {}
-    for kind in CANDIDATES:
-        genes = [
-            p_value(kind, a.per_target[g].fold_scores, b.per_target[g].fold_scores, pa[g], pb[g])
-            for g in a.per_target
-            if g in b.per_target
-        ]
-        head = p_value(kind, a.fold_scores, b.fold_scores, ha, hb)
-        out[kind] = {"genes": genes, "headline": head}  # p-values
-    return out
-
-
-def one_draw(args: argparse.Namespace, draw: int) -> dict[str, Any]:
+def one_draw(args: argparse.Namespace, draw: int) -> Path:
+    """Evaluate two null extractors on one draw; keep what every candidate test needs (labels,
+    plan, fold scores, out-of-fold predictions, pooled per-repeat scores) in ``--raw``."""
+    path = args.raw / f"draw{draw:03d}.npz"
+    if path.is_file():
+        return path  # resume: the same seed gives the same draw
     rng = np.random.default_rng([args.seed, draw])
     kind = "expression" if args.task == "expression" else "mutations"
     data = dataset(kind, draw_labels(rng, args.task, args.patients, args.genes))
-    results = []
+    results: list[TaskResult] = []
     started = time.perf_counter()
     for _ in range(2):  # two extractors, independent of the labels and of each other
         X = rng.normal(size=(args.patients, args.features))
@@ -126,15 +98,70 @@ def one_draw(args: argparse.Namespace, draw: int) -> dict[str, Any]:
         units = task.units(data, data.items)
         plan = make_plan(units.ids, units.strata, units.groups, args.repeats, args.folds, draw)
         results.append(task.evaluate(X, units, plan))
-    n_train, n_test = plan.mean_train_test_sizes()
     a, b = results
+    genes = [g for g in a.per_target if g in b.per_target]
+    pa, pb = ({p.target: p for p in r.predictions} for r in results)
+
+    def stack(result: TaskResult, what: str) -> np.ndarray:
+        if what == "pooled":
+            return np.array([result.per_target[g].extra["pooled_scores"] for g in genes], float)
+        return np.stack([result.per_target[g].fold_scores for g in genes])
+
+    args.raw.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        path,
+        genes=np.array(genes),
+        assignments=plan.assignments,
+        y=np.stack([pa[g].y_true for g in genes]),
+        pred_a=np.stack([pa[g].y_pred for g in genes]),
+        pred_b=np.stack([pb[g].y_pred for g in genes]),
+        folds_a=stack(a, "folds"),
+        folds_b=stack(b, "folds"),
+        pooled_a=stack(a, "pooled"),
+        pooled_b=stack(b, "pooled"),
+        seconds=time.perf_counter() - started,
+    )
+    return path
+
+
+def candidate_tests(raw: Any, metric: str) -> dict[str, Any]:
+    """p-values of each candidate, per gene and for the headline (mean over genes)."""
+    assign = raw["assignments"]
+    n = assign.shape[1]
+    n_test = n / (int(assign.max()) + 1)
+    fa, fb, ra, rb = raw["folds_a"], raw["folds_b"], raw["pooled_a"], raw["pooled_b"]
+    y, pa, pb = raw["y"], raw["pred_a"], raw["pred_b"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        head_a, head_b = np.nanmean(fa, axis=0), np.nanmean(fb, axis=0)
+        pooled_head = np.nanmean(ra, axis=0), np.nanmean(rb, axis=0)
+
+    def p_value(kind: str, g: int | None) -> float:
+        sel = slice(None) if g is None else g
+        if kind == "jackknife":
+            res = unit_jackknife_test(y[sel], pa[sel], pb[sel], assign, metric)
+        elif kind == "fold-mean":
+            xa, xb = (head_a, head_b) if g is None else (fa[g], fb[g])
+            res = corrected_resampled_ttest(xa, xb, n - n_test, n_test)
+        elif kind == "pooled":
+            xa, xb = pooled_head if g is None else (ra[g], rb[g])
+            res = corrected_resampled_ttest(xa, xb, n - n_test, n_test)
+        else:
+            xa, xb = (head_a, head_b) if g is None else (fa[g], fb[g])
+            res = naive_paired_ttest(xa, xb)
+        return float(res.p_value) if np.isfinite(res.p_value) else 1.0
+
     return {
-        "draw": draw,
-        "seconds": round(time.perf_counter() - started, 1),
-        "tests": candidate_tests(a, b, n_train, n_test),
-        "shown_fold_mean": float(np.mean(a.repeat_scores)),
-        "shown_pooled": float(np.nanmean(pooled(a)[1])),
+        kind: {"genes": [p_value(kind, g) for g in range(len(y))], "headline": p_value(kind, None)}
+        for kind in CANDIDATES
     }
+
+
+def shown_scores(raw: Any) -> tuple[float, float]:
+    """Mean displayed score of extractor A: fold mean, and the pooled per-repeat score."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(np.nanmean(raw["folds_a"])), float(np.nanmean(raw["pooled_a"]))
 
 
 def rejected(p: float | bool) -> bool:
@@ -150,31 +177,35 @@ def rate(p_values: list[float]) -> str:
     return f"{k / n:.1%} ({k}/{n}; 95 % CI {ci.low:.1%}–{ci.high:.1%})"
 
 
-def summary(record: dict[str, Any]) -> str:
-    draws = record["draws"]
-    cfg = record["config"]
-    chance = 0.0 if cfg["task"] == "expression" else 0.5
+def summary(args: argparse.Namespace, files: list[Path]) -> str:
+    metric = "pearson_r" if args.task == "expression" else "auc"
+    tests, shown, seconds = [], [], []
+    for path in files:
+        with np.load(path) as raw:
+            tests.append(candidate_tests(raw, metric))
+            shown.append(shown_scores(raw))
+            seconds.append(float(raw["seconds"]))
+    chance = 0.0 if args.task == "expression" else 0.5
     lines = [
-        f"luad-{cfg['task']} null: {cfg['patients']} patients × {cfg['features']} features, "
-        f"{cfg['genes']} genes, {cfg['repeats']} × {cfg['folds']} plan, {len(draws)} draws "
+        f"luad-{args.task} null: {args.patients} patients × {args.features} features, "
+        f"{args.genes} genes, {args.repeats} × {args.folds} plan, {len(files)} draws "
         f"(two null extractors each), alpha = {ALPHA} two-sided; "
-        f"median {np.median([d['seconds'] for d in draws]):.0f} s per draw",
+        f"median {np.median(seconds):.0f} s per draw",
         "",
         "| scoring (test) | rejection per gene | rejection of the headline |",
         "|---|---|---|",
     ]
     names = {
-        "fold-mean": "fold-mean, corrected t on R×K fold scores (default)",
-        "repeat-mean": "fold-mean, corrected t on the R repeat means",
+        "jackknife": "fold-mean, unit jackknife × 2 roles (default)",
+        "fold-mean": "fold-mean, corrected t on R×K fold scores",
         "pooled": "pooled per repeat, corrected t on R repeat scores",
         "naive": "fold scores, naive paired t (no correction)",
     }
-    for kind in [c for c in CANDIDATES if c in draws[0]["tests"]]:
-        genes = [h for d in draws for h in d["tests"][kind]["genes"]]
-        head = [d["tests"][kind]["headline"] for d in draws]
+    for kind in CANDIDATES:
+        genes = [p for t in tests for p in t[kind]["genes"]]
+        head = [t[kind]["headline"] for t in tests]
         lines.append(f"| {names[kind]} | {rate(genes)} | {rate(head)} |")
-    fm = np.mean([d["shown_fold_mean"] for d in draws])
-    po = np.mean([d["shown_pooled"] for d in draws])
+    fm, po = np.mean(shown, axis=0)
     lines += ["", f"Mean displayed score of a null extractor (chance {chance}): fold-mean "
               f"{fm:.4f}, pooled {po:.4f}."]  # fmt: skip
     return "\n".join(lines)
@@ -191,24 +222,22 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("luad_null.json"))
-    parser.add_argument("--summary", action="store_true", help="summarise --out and exit")
+    parser.add_argument(
+        "--raw",
+        type=Path,
+        default=Path("luad_null_raw"),
+        help="folder of one .npz per draw (resumed; one folder per configuration)",
+    )
+    parser.add_argument("--summary", action="store_true", help="summarise --raw and exit")
     args = parser.parse_args()
-    if args.summary:
-        print(summary(json.loads(args.out.read_text())))
-        return
-    config = {k: v for k, v in vars(args).items() if k not in ("out", "summary")}
-    record: dict[str, Any] = {"config": config, "draws": []}
-    if args.out.is_file():
-        previous = json.loads(args.out.read_text())
-        if previous.get("config") == config:
-            record = previous  # resume
-    for draw in range(len(record["draws"]), args.draws):
-        record["draws"].append(one_draw(args, draw))
-        args.out.write_text(json.dumps(record))
-        print(f"draw {draw + 1}/{args.draws}: {record['draws'][-1]['seconds']} s", flush=True)
-    print(os.popen("uptime").read().strip())
-    print(summary(record))
+    if not args.summary:
+        for draw in range(args.draws):
+            path = one_draw(args, draw)
+            with np.load(path) as raw:
+                print(f"draw {draw + 1}/{args.draws}: {float(raw['seconds']):.0f} s", flush=True)
+        print(os.popen("uptime").read().strip())
+    files = sorted(args.raw.glob("draw*.npz"))[: args.draws]
+    print(summary(args, files))
 
 
 if __name__ == "__main__":

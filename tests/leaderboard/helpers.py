@@ -72,11 +72,12 @@ def _save(
 def expression_run(
     store: ResultsStore, run_id: str, extractor: str, plan: SplitPlan, skill: float,
     created: str, n_genes: int = 12, seed: int = 0, options: dict | None = None,
-    truth_seed: int = 1234, fingerprint: str = "fp-luad",
+    truth_seed: int = 1234, fingerprint: str = "fp-luad", details: dict | None = None,
 ) -> TaskResult:  # fmt: skip
     """luad-expression: per gene SVR predictions, Pearson r per fold, a repeat's score the mean
     of its folds, with the pooled per-repeat p-values and a "significant" flag in ``extra`` as
-    the task records them. ``truth_seed`` draws the observed expression (the labels)."""
+    the task records them. ``truth_seed`` draws the observed expression (the labels);
+    ``details`` are added to the run details (e.g. the task's ``paired_test``)."""
     rng = np.random.default_rng(seed)
     truth_rng = np.random.default_rng(truth_seed)  # the same labels for every extractor
     R, K, N = plan.repeats, plan.folds, plan.n_units
@@ -101,8 +102,9 @@ def expression_run(
     repeat_scores = np.mean([t.repeat_scores for t in per_target.values()], axis=0)
     fold_scores = np.nanmean([t.fold_scores for t in per_target.values()], axis=0)
     result = TaskResult(
-        "pearson_r", fold_scores, repeat_scores, per_target, preds, {"target_kind": "gene"}
-    )
+        "pearson_r", fold_scores, repeat_scores, per_target, preds,
+        {"target_kind": "gene", **(details or {})},
+    )  # fmt: skip
     _save(store, run_id, extractor, "luad-expression", plan, result, created, fingerprint, options)
     return result
 
@@ -110,7 +112,7 @@ def expression_run(
 def mutation_run(
     store: ResultsStore, run_id: str, extractor: str, plan: SplitPlan, skill: float,
     created: str, n_genes: int = 5, seed: int = 0, fold_scores: bool = True,
-    options: dict | None = None,
+    options: dict | None = None, details: dict | None = None,
 ) -> TaskResult:  # fmt: skip
     """luad-mutation: per gene probabilities (R, N), y_true 0/1, AUC per repeat."""
     rng = np.random.default_rng(seed)
@@ -141,8 +143,9 @@ def mutation_run(
         else np.tile(repeat_scores[:, None], (1, K))
     )
     result = TaskResult(
-        "auc", head_folds, repeat_scores, per_target, preds, {"target_kind": "gene"}
-    )
+        "auc", head_folds, repeat_scores, per_target, preds,
+        {"target_kind": "gene", **(details or {})},
+    )  # fmt: skip
     _save(store, run_id, extractor, "luad-mutation", plan, result, created, options=options)
     return result
 

@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
 def test_add_parsers_registers_both_commands_with_defaults() -> None:
     args = _parser().parse_args(["compare", "--task", "t", "--extractors", "a,b"])
     assert args.func is cmd_compare
-    assert (args.test, args.blocks, args.json, args.seed) == ("nb-ttest", "none", False, 0)
+    assert (args.test, args.blocks, args.json, args.seed) == ("auto", "none", False, 0)
     assert args.evaluation is None
     args = _parser().parse_args(["leaderboard", "--format", "html"])
     assert args.func is cmd_leaderboard and args.out is None and args.task is None

@@ -2,7 +2,7 @@
 
 Under the null (features independent of the labels) the fold-mean score sits at chance, while
 the study's pooled score (one r of all K folds' predictions) sits below it; and the default
-paired test (corrected repeated-CV t-test on fold scores) rejects near its nominal rate.
+paired test (the unit jackknife of the fold-mean difference) rejects near its nominal rate.
 """
 
 from __future__ import annotations
@@ -100,14 +100,18 @@ def test_fold_auc_is_unbiased_where_the_pooled_auc_is_not() -> None:
 
 
 def test_default_test_is_calibrated_under_the_null_fast() -> None:
-    """Two extractors independent of the labels, 24 draws × 8 genes, 5 × 5 plan: the corrected
-    t-test on per-gene fold scores rejects near 5 % (loose band for 192 tests). The naive
-    t-test on the same scores rejects far more (shows the band can fail)."""
+    """Two extractors independent of the labels, 24 draws × 8 genes, 5 × 5 plan, the real
+    luad-expression task: the tasks' default test (the unit jackknife from the stored
+    predictions) rejects near 5 % (loose band for 192 tests), as does the corrected t-test at
+    this small, low-dimensional shape. The naive t-test on the same scores rejects far more
+    (shows the band can fail). The full-size calibration, where the corrected t-test fails, is
+    in BENCHMARKS.md."""
     from histobench.statistics import naive_paired_ttest
+    from histobench.statistics.jackknife import unit_jackknife_test
 
     rng = np.random.default_rng(14)
     n, p, genes, draws = 50, 20, 8, 24
-    corrected, naive, headline = [], [], []
+    jackknife, corrected, naive, headline = [], [], [], []
     for draw in range(draws):
         dataset = _dataset("expression", rng.normal(size=(n, genes)))
         results = []
@@ -117,17 +121,28 @@ def test_default_test_is_calibrated_under_the_null_fast() -> None:
             results.append(res)
         n_train, n_test = plan.mean_train_test_sizes()
         a, b = results
+        assert a.details["paired_test"] == "jackknife"
+        pa = {x.target: x for x in a.predictions}
+        pb = {x.target: x for x in b.predictions}
         for gene in a.per_target:
             fa, fb = a.per_target[gene].fold_scores, b.per_target[gene].fold_scores
+            jk = unit_jackknife_test(pa[gene].y_true, pa[gene].y_pred, pb[gene].y_pred,
+                                     plan.assignments, "pearson_r")  # fmt: skip
+            assert jk.effect_size == pytest.approx(np.mean(fa) - np.mean(fb))
+            jackknife.append(jk.p_value < 0.05)
             corrected.append(corrected_resampled_ttest(fa, fb, n_train, n_test).p_value < 0.05)
             naive.append(naive_paired_ttest(fa, fb).p_value < 0.05)
-        head = corrected_resampled_ttest(a.fold_scores, b.fold_scores, n_train, n_test)
+        y = np.stack([pa[g].y_true for g in a.per_target])
+        head = unit_jackknife_test(y, np.stack([pa[g].y_pred for g in a.per_target]),
+                                   np.stack([pb[g].y_pred for g in a.per_target]),
+                                   plan.assignments, "pearson_r")  # fmt: skip
         headline.append(head.p_value < 0.05)
         # The effect the test reports is the difference of the displayed means.
         shown = float(np.mean(a.repeat_scores) - np.mean(b.repeat_scores))
         assert head.effect_size == pytest.approx(shown)
-    rate = float(np.mean(corrected))
+    rate = float(np.mean(jackknife))
     assert 0.005 <= rate <= 0.11, rate
+    assert 0.005 <= float(np.mean(corrected)) <= 0.11
     assert float(np.mean(naive)) > rate + 0.1
     assert float(np.mean(headline)) <= 0.25
 

@@ -229,7 +229,15 @@ def _device_plan(extractor: Extractor, runtime: Runtime, settings: EngineSetting
         given, devices = settings.devices, settings.devices.devices
     else:
         devices = resolve_devices(settings.devices, extractor)
-    batch_size = given.batch_size if given else runtime.batch_size or default_batch_size(devices[0])
+    # The user's --batch-size, else the extractor's own (a foundation model probes the largest
+    # batch its GPU holds), else the device's measured default; as the tile engine does.
+    batch_size = (
+        given.batch_size
+        if given
+        else runtime.batch_size
+        or getattr(extractor, "preferred_batch_size", None)
+        or default_batch_size(devices[0])
+    )
     workers = settings.workers if settings.workers is not None else runtime.num_workers
     if workers is None:
         workers = default_reader_workers(devices[0])

@@ -152,7 +152,11 @@ def extract_tiles(
 
 
 def _batch_size(extractor: Extractor, runtime: Runtime) -> int:
-    return runtime.batch_size or default_batch_size(extractor.device)
+    # The user's --batch-size, else the extractor's own (a foundation model probes the largest
+    # batch its GPU holds; not asked when the user chose), else the device's measured default.
+    if runtime.batch_size:
+        return runtime.batch_size
+    return getattr(extractor, "preferred_batch_size", None) or default_batch_size(extractor.device)
 
 
 def _embed_claimed(

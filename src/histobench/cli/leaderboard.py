@@ -144,10 +144,12 @@ def add_parsers(subparsers: Any) -> None:
     p.add_argument(
         "--test",
         choices=TESTS,
-        default="nb-ttest",
-        help="nb-ttest: corrected resampled t-test on fold scores (default); wilcoxon and"
-        " permutation: per-repeat scores, treating repeats as independent (stated in the"
-        " output); delong: AUC tasks",
+        default="auto",
+        help="auto (default): the test the task chose for its score (LUAD tasks: jackknife;"
+        " otherwise nb-ttest); nb-ttest: corrected resampled t-test on fold scores;"
+        " jackknife: patient jackknife of the fold-mean difference from stored predictions;"
+        " wilcoxon and permutation: per-repeat scores, treating repeats as independent (stated"
+        " in the output); delong: AUC tasks",
     )
     p.add_argument(
         "--blocks",

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from histobench.benchmark import home
-from histobench.extractors.backbones import Backbone, TokenPooling, build_backbone
 from histobench.plugins.specs import Extractor, ExtractorSpec, PluginOptions, Runtime
-from histobench.plugins.torch import TorchExtractor
+
+if TYPE_CHECKING:
+    from histobench.extractors.backbones import Backbone
+
+# torch and timm are imported by the factories, not here: listing the plugins (every `bench`
+# command builds its parser from them) must not pay for importing them.
 
 
 class InputOptions(PluginOptions):
@@ -39,6 +43,8 @@ class RandomInitOptions(InputOptions):
 
 
 def _wrap(name: str, backbone: Backbone, runtime: Runtime, **extra: Any) -> Extractor:
+    from histobench.plugins.torch import TorchExtractor
+
     identity = {
         "extractor": name,
         "backbone": backbone.name,
@@ -51,12 +57,16 @@ def _wrap(name: str, backbone: Backbone, runtime: Runtime, **extra: Any) -> Extr
 
 
 def _effnet(options: InputOptions, runtime: Runtime) -> Extractor:
+    from histobench.extractors.backbones import build_backbone
+
     return _wrap(
         "effnet-lite0", build_backbone("effnet-lite0", input_size=options.input_size), runtime
     )
 
 
 def _imgnet(options: WeightsOptions, runtime: Runtime) -> Extractor:
+    from histobench.extractors.backbones import build_backbone
+
     backbone = build_backbone(
         "xception",
         weights=options.weights,
@@ -73,6 +83,8 @@ def _imgnet(options: WeightsOptions, runtime: Runtime) -> Extractor:
 
 
 def _timm(options: TimmOptions, runtime: Runtime) -> Extractor:
+    from histobench.extractors.backbones import Backbone, TokenPooling, build_backbone
+
     name = f"timm:{options.model_name}"
     backbone = build_backbone(
         name, weights=options.weights, weights_dir=home.weights_dir(), input_size=options.input_size
@@ -89,6 +101,8 @@ def _timm(options: TimmOptions, runtime: Runtime) -> Extractor:
 
 
 def _random(options: RandomInitOptions, runtime: Runtime) -> Extractor:
+    from histobench.extractors.backbones import build_backbone
+
     backbone = build_backbone(
         options.backbone, pretrained=False, seed=runtime.seed, input_size=options.input_size
     )

@@ -4,8 +4,12 @@ Loads the newest run of each named extractor for a task, proves they are paired 
 evaluation identity, else a one-line refusal naming the first field that differs, see
 ``pairing.py``) and tests the difference of the scores the runs display:
 
-- ``nb-ttest`` (default): Nadeau & Bengio corrected resampled t-test on the R×K fold scores,
+- ``auto`` (default): the test the runs' task chose for its quantity (``paired_test`` in the run
+  details): ``jackknife`` for the LUAD tasks, ``nb-ttest`` otherwise;
+- ``nb-ttest``: Nadeau & Bengio corrected resampled t-test on the R×K fold scores,
   n_train/n_test from the stored plan;
+- ``jackknife``: the unit (patient) jackknife of the fold-mean difference, recomputed from the
+  stored out-of-fold predictions (``unit_jackknife.py``; r and AUC tasks);
 - ``wilcoxon`` and ``permutation``: on the R per-repeat scores (needs R ≥ 2). They treat the
   repeats as independent samples, which re-splits of the same items are not: the output says
   so in ``assumption``;
@@ -36,6 +40,7 @@ from histobench.leaderboard.pairing import (
     plan_sizes,
 )
 from histobench.leaderboard.per_target import REPEAT_ASSUMPTION, per_target
+from histobench.leaderboard.unit_jackknife import default_test, jackknife_headline
 from histobench.plugins.errors import ConfigError
 from histobench.statistics import (
     TestResult,
@@ -45,11 +50,12 @@ from histobench.statistics import (
 )
 from histobench.statistics.results import _jsonable
 
-TESTS = ("nb-ttest", "wilcoxon", "permutation", "delong")
+TESTS = ("auto", "nb-ttest", "jackknife", "wilcoxon", "permutation", "delong")
 # What each headline test's interval estimates (the difference A − B in every case but the
 # Wilcoxon test's Hodges–Lehmann estimate).
 CI_OF = {
     "corrected_resampled_ttest": "mean of the paired fold differences A − B (corrected t)",
+    "unit_jackknife": "mean of the paired fold differences A − B (unit jackknife)",
     "paired_permutation_test": "mean of the paired per-repeat differences A − B (Student t)",
     "wilcoxon_signed_rank": "Hodges-Lehmann pseudo-median of the per-repeat differences A − B",
     "delong_over_repeats": "AUC difference A − B of the repeat-averaged scores (DeLong)",
@@ -58,6 +64,11 @@ CI_OF = {
 QUANTITY_TOLERANCE = 1e-9
 
 __all__ = ["BLOCKS", "TESTS", "ComparisonError", "compare", "compare_pair", "is_auc_metric"]
+
+
+def resolve_test(test: str, run: RunRecord) -> str:
+    """``auto`` is the test the run's task chose for its quantity."""
+    return default_test(run) if test == "auto" else test
 
 
 def _check_test(test: str, metric: str, task: str) -> None:
@@ -77,6 +88,8 @@ def headline_test(
     if test == "nb-ttest":
         n_train, n_test = plan_sizes(store, a)
         return corrected_resampled_ttest(a.fold_scores, b.fold_scores, n_train, n_test)
+    if test == "jackknife":
+        return jackknife_headline(store, a, b)
     if test in ("wilcoxon", "permutation"):
         if a.repeats < 2:
             raise ComparisonError(
@@ -160,11 +173,12 @@ def difference_summary(a: RunRecord, b: RunRecord, head: TestResult) -> dict[str
 
 
 def compare_pair(
-    store: ResultsStore, a: RunRecord, b: RunRecord, test: str = "nb-ttest", *, seed: int = 0
+    store: ResultsStore, a: RunRecord, b: RunRecord, test: str = "auto", *, seed: int = 0
 ) -> dict[str, Any]:
     """Headline and per-target comparison of two paired runs; JSON-ready."""
-    _check_test(test, a.metric, a.task)
     check_paired([a, b])
+    test = resolve_test(test, a)
+    _check_test(test, a.metric, a.task)
     targets = per_target(store, a, b, test, seed=seed)
     if test == "delong":
         head, headline_note = _delong_headline(targets)
@@ -206,7 +220,7 @@ def compare(
     store: ResultsStore,
     task: str,
     extractors: Any,
-    test: str = "nb-ttest",
+    test: str = "auto",
     *,
     blocks: str = "none",
     evaluation: str | None = None,
@@ -221,6 +235,7 @@ def compare(
     runs = latest_runs_for(store, task, names, evaluation)
     if len(runs) == 2:
         return compare_pair(store, runs[0], runs[1], test, seed=seed)
+    test = resolve_test(test, runs[0])
     _check_test(test, runs[0].metric, task)
 
     def pair(a: RunRecord, b: RunRecord) -> dict[str, Any]:

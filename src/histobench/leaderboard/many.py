@@ -126,7 +126,7 @@ def compare_many(
     runs: Sequence[RunRecord],
     pair: Callable[[RunRecord, RunRecord], dict[str, Any]],
     *,
-    test: str = "nb-ttest",
+    test: str = "auto",
     blocks: str = "none",
     figure_dir: Path | None = None,
 ) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Per-target comparisons (classes, genes) of two paired runs, and per-target significance
 counts of one run.
 
-Per target, the same family of test as the headline (corrected t-test on fold scores; DeLong on
-stored out-of-fold scores for AUCs), Holm and Benjamini–Hochberg adjustment, and the exact sign
+Per target, the same family of test as the headline (corrected t-test on fold scores; the unit
+jackknife of the fold-mean difference from stored predictions; DeLong on stored out-of-fold
+scores for AUCs), Holm and Benjamini–Hochberg adjustment, and the exact sign
 test on the number of targets improved. A run's "significant" targets are counted after
 Benjamini–Hochberg across targets (q ≤ 0.05 by default); the uncorrected count is labelled so.
 """
@@ -17,10 +18,12 @@ import numpy as np
 
 from histobench.benchmark.store import ResultsStore, RunRecord
 from histobench.leaderboard.pairing import ComparisonError, plan_sizes
+from histobench.leaderboard.unit_jackknife import jackknife_per_target
 from histobench.plugins.errors import HistobenchError
 from histobench.plugins.specs import TargetResult
 from histobench.statistics import (
     StatisticsError,
+    TestResult,
     benjamini_hochberg,
     delong_over_repeats,
     holm,
@@ -76,7 +79,15 @@ def per_target(
         t.fold_scores is not None for t in tb.values()
     )
     note, assumption = "", ""
-    if test == "nb-ttest" and has_folds:
+    precomputed = None
+    if test == "jackknife":
+        if not has_folds:
+            return {"available": False, "note": "the unit jackknife needs per-target fold scores"}
+        kind, scores = "unit jackknife", _target_scores(store, a, b, folds=True)
+        names, found = jackknife_per_target(store, a, b)
+        by_name = dict(zip(names, found, strict=True))
+        precomputed = [_as_result(by_name.get(t, "no stored predictions")) for t in scores.names]
+    elif test == "nb-ttest" and has_folds:
         kind, scores = "corrected", _target_scores(store, a, b, folds=True)
     else:
         kind = "permutation" if test == "permutation" else "wilcoxon"
@@ -102,6 +113,7 @@ def per_target(
         alpha=ALPHA,
         greater_is_better=a.greater_is_better,
         seed=seed,
+        results=precomputed,
     )
     targets = []
     for row in comp.rows():
@@ -130,6 +142,14 @@ def per_target(
             "unpaired_targets": scores.missing,
         }
     )
+
+
+def _as_result(found: TestResult | str) -> TestResult:
+    """A target without a test (too few mutated patients, no predictions) as a NaN result."""
+    if isinstance(found, TestResult):
+        return found
+    nan = math.nan
+    return TestResult("unit_jackknife", nan, nan, None, nan, nan, nan, 0, "two-sided", found)
 
 
 def _scores_for_auc(pred: Any) -> np.ndarray:

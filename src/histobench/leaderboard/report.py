@@ -257,10 +257,16 @@ def render_html(lb: Leaderboard, figs: Sequence[FigureFile], title: str) -> str:
             f" best: {_e(d['best'])} · evaluation <code>{_e(d['evaluation_id'])}</code></p>"
         )
         parts.append(_leaderboard_table(rows))
+        jackknife = any(r["test_vs_best"] == "unit jackknife" for r in rows)
+        test_note = (
+            "unit (patient) jackknife of the fold-mean difference from the stored out-of-fold"
+            " predictions, variance doubled for each patient's training role"
+            if jackknife
+            else "corrected resampled t-test (Nadeau &amp; Bengio 2003) on the shared folds"
+        )
         parts.append(
-            '<p class="note">p vs best: corrected resampled t-test (Nadeau &amp; Bengio 2003) on'
-            " the shared folds, Holm-adjusted over the challengers. 95% CI: the same variance"
-            " correction for overlapping CV training sets, clipped to the metric's range. Every"
+            f'<p class="note">p vs best: {test_note}, Holm-adjusted over the challengers. 95% CI:'
+            " the same variance for the run's own score, clipped to the metric's range. Every"
             " row of this table has the same evaluation identity. targets +/−: targets where the"
             " extractor beats / trails the best, with the exact sign test.</p>"
         )

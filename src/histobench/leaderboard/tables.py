@@ -5,7 +5,8 @@ split plan, evaluation code): a table never mixes runs evaluated differently, an
 several identities gets one labelled table each. One row per extractor in a group, its newest
 run. Per row: headline mean ± sd over
 repeats, a 95 % CI of the mean, rank within the task, the p-value against the task's best
-extractor under the default corrected resampled t-test with Holm adjustment over the
+extractor under the task's paired test (the unit jackknife for the LUAD tasks, the corrected
+resampled t-test otherwise; the CI comes from the same variance) with Holm adjustment over the
 challengers, repeats × folds, a per-target summary against the best (targets better / worse and
 the exact sign test), and provenance (code version, config hash, split plan, date, device,
 precision). ``Leaderboard.details`` holds the per-target tables (per class or per gene, as the
@@ -35,6 +36,7 @@ from histobench.leaderboard.pairing import (
 )
 from histobench.leaderboard.per_target import per_target, significance_counts
 from histobench.leaderboard.site_drop import site_drop_markdown, site_drops
+from histobench.leaderboard.unit_jackknife import default_test, jackknife_ci, jackknife_headline
 from histobench.plugins.specs import digest
 from histobench.statistics import corrected_resampled_ttest, holm
 from histobench.statistics.results import _jsonable
@@ -160,7 +162,10 @@ def leaderboard_rows(
 def _row(run: RunRecord, store: ResultsStore) -> dict[str, Any]:
     plan = store.load_plan(run.plan_id)
     n_train, n_test = plan.mean_train_test_sizes() if plan else (math.nan, math.nan)
-    lo, hi = corrected_ci(run, n_train, n_test)
+    if default_test(run) == "jackknife":
+        lo, hi = clip_to(*jackknife_ci(store, run), metric_range(run.metric))[:2]
+    else:
+        lo, hi = corrected_ci(run, n_train, n_test)
     return {
         "task": run.task,
         "extractor": run.extractor,
@@ -210,13 +215,18 @@ def _rank_and_test(
         if reason:  # only runs stored without an identity end up here: they share a group
             r["note"] = f"not paired with {best.extractor}: no p-value ({reason})"
             continue
-        if math.isfinite(r["n_train"]):
+        test = default_test(best)
+        if test == "jackknife":
+            res = jackknife_headline(store, best, run)
+            r["p_vs_best"], r["test_vs_best"] = res.p_value, "unit jackknife"
+            challengers.append(r)
+        elif math.isfinite(r["n_train"]):
             res = corrected_resampled_ttest(
                 best.fold_scores, run.fold_scores, r["n_train"], r["n_test"]
             )
             r["p_vs_best"], r["test_vs_best"] = res.p_value, "corrected resampled t-test"
             challengers.append(r)
-        targets = per_target(store, run, best, "nb-ttest")
+        targets = per_target(store, run, best, test)
         if targets["available"]:
             r["targets_better"] = targets["n_improved"]
             r["targets_worse"] = targets["n_worse"]
@@ -254,7 +264,7 @@ def task_details(
                 counts[run.extractor] = found
         best = ordered[0]
         versus = {
-            run.extractor: per_target(store, run, best, "nb-ttest")
+            run.extractor: per_target(store, run, best, default_test(best))
             for run in ordered[1:]
             if unpaired_reason(run, best) is None
         }

@@ -159,12 +159,15 @@ def per_target_comparison(
     greater_is_better: bool = True,
     n_permutations: int = 10000,
     seed: int = 0,
+    results: Sequence[TestResult] | None = None,
 ) -> PerTargetComparison:
     """Run the paired test per target, adjust with Holm and BH, count wins and sign-test them.
 
     ``a_scores``/``b_scores`` are (T, R) per-repeat scores (tests "wilcoxon", "permutation") or
     (T, R, K) fold scores (tests "corrected" — needs ``n_train``/``n_test`` — and "naive").
     ``test="auto"`` picks "corrected" for fold scores and "wilcoxon" for repeat scores.
+    ``results`` passes one test per target computed elsewhere (e.g. the unit jackknife from
+    stored predictions); ``test`` then only names it.
     A target counts as improved when its mean difference favours A (``greater_is_better``
     says which sign that is); the sign test is on improved vs worse, ties excluded.
     """
@@ -175,6 +178,10 @@ def per_target_comparison(
             f"per-target scores must be (targets, repeats[, folds]) arrays with one row per"
             f" target ({len(names)}), got A {a.shape} and B {b.shape}"
         )
+    if results is not None:
+        if len(results) != len(names):
+            raise StatisticsError(f"{len(results)} precomputed results for {len(names)} targets")
+        return _summarise(names, tuple(results), a, b, test, alpha, greater_is_better)
     if test == "auto":
         test = "corrected" if a.ndim == 3 else "wilcoxon"
     if test not in _TESTS:
@@ -192,7 +199,7 @@ def per_target_comparison(
             f"test {test!r} needs per-repeat scores from at least 2 repeats, got {a.shape[1]}"
         )
 
-    results = []
+    found = []
     for i in range(len(names)):
         try:
             if test == "corrected":
@@ -207,8 +214,20 @@ def per_target_comparison(
         except StatisticsError as err:  # e.g. a gene whose folds were all unscorable
             nan = float("nan")
             r = TestResult(test, nan, nan, None, nan, nan, nan, 0, "two-sided", str(err))
-        results.append(r)
+        found.append(r)
+    return _summarise(names, tuple(found), a, b, test, alpha, greater_is_better)
 
+
+def _summarise(
+    names: tuple[str, ...],
+    results: tuple[TestResult, ...],
+    a: np.ndarray,
+    b: np.ndarray,
+    test: str,
+    alpha: float,
+    greater_is_better: bool,
+) -> PerTargetComparison:
+    """Holm, BH, improvement counts and the sign test over the per-target results."""
     p = np.array([r.p_value for r in results])
     p_holm, p_bh = holm(p), benjamini_hochberg(p)
     # Improvement is judged on the plain mean difference whatever the test (the Wilcoxon effect
@@ -226,7 +245,7 @@ def per_target_comparison(
         test=test,
         alpha=alpha,
         targets=names,
-        results=tuple(results),
+        results=results,
         mean_difference=tuple(float(x) for x in mean_diff),
         p_holm=tuple(float(x) for x in p_holm),
         p_bh=tuple(float(x) for x in p_bh),

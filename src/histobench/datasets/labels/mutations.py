@@ -165,9 +165,10 @@ def read_maf(
     p_index = {p: i for i, p in enumerate(patients)}
     g_index = {g: j for j, g in enumerate(genes)}
     values = np.zeros((len(patients), len(genes)))
-    values[
-        positives["patient"].map(p_index).to_numpy(), positives["gene"].map(g_index).to_numpy()
-    ] = 1.0
+    # Integer indices also when no variant counts (an empty map() result is float).
+    rows = positives["patient"].map(p_index).to_numpy(dtype=np.int64)
+    cols = positives["gene"].map(g_index).to_numpy(dtype=np.int64)
+    values[rows, cols] = 1.0
     classes = maf["Variant_Classification"].value_counts()
     report: dict[str, Any] = {
         "format": "maf",

@@ -187,9 +187,31 @@ def load_model(recipe: Recipe, path: Path) -> torch.nn.Module:
     mapped = check_fit(model, read_state(path), recipe, str(path))
     mapped = {k: v.float() if v.is_floating_point() else v for k, v in mapped.items()}
     model.load_state_dict(mapped, strict=True, assign=True)
+    _rebuild_derived_buffers(model)
     left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     if left:  # a buffer the checkpoint does not hold: rebuild it on the CPU
         raise WeightsError(
             f"{path}: tensors not initialised after loading: {', '.join(left[:_SHOWN])}"
         )
     return model.eval()
+
+
+def _rebuild_derived_buffers(model: torch.nn.Module) -> None:
+    """Buffers computed from shapes alone (timm's non-persistent ones, e.g. a Swin window's
+    relative position index and shift mask) are in no checkpoint and were built on the meta
+    device: a module that can recompute them (timm's ``_init_buffers``) does so on the CPU."""
+    for module in model.modules():
+        derived = [
+            name
+            for name, buffer in module.named_buffers(recurse=False)
+            if buffer.is_meta and name in module._non_persistent_buffers_set
+        ]
+        rebuild = getattr(module, "_init_buffers", None)
+        if not derived or not callable(rebuild):
+            continue
+        for name in derived:
+            meta = getattr(module, name)
+            module.register_buffer(
+                name, torch.empty(meta.shape, dtype=meta.dtype), persistent=False
+            )
+        rebuild()

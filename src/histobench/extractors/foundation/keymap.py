@@ -4,6 +4,13 @@
 ``dinov2-original``: the DINOv2 repository's names (timm's, bar ``w12``/``w3`` for SwiGLU).
 ``hf-vit`` / ``hf-dinov2``: ``transformers`` ViTModel / Dinov2Model names; their separate query,
 key and value projections are concatenated into timm's fused ``qkv`` (the same matrix product).
+``timm-0.5-swin``: a Swin Transformer saved by timm 0.5 (CTransPath): each stage's patch merging
+moves to the start of the next stage, and the buffers derived from shapes are dropped.
+
+``transformers`` register tokens (``embeddings.register_tokens``, Hibou) carry no position
+embedding, and the class token's is the grid's first entry; timm's register models
+(``no_embed_class``) hold neither, so that entry is added into the class token once, as timm's
+own DINOv2 converter does: the same sum the network would compute at every forward.
 """
 
 from __future__ import annotations
@@ -45,6 +52,8 @@ def to_timm(state: dict[str, torch.Tensor], layout: str) -> dict[str, torch.Tens
     strict check reports them as unexpected."""
     if layout == "timm":
         return state
+    if layout == "timm-0.5-swin":
+        return _from_old_swin(state)
     if layout == "dinov2-original":
         return {
             re.sub(
@@ -52,7 +61,36 @@ def to_timm(state: dict[str, torch.Tensor], layout: str) -> dict[str, torch.Tens
             ): v
             for k, v in state.items()
         }
-    return _from_transformers(state)
+    registers = any(k.endswith("embeddings.register_tokens") for k in state)
+    mapped = _from_transformers(state)
+    return _fold_class_position(mapped) if registers else mapped
+
+
+def _fold_class_position(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # A grid without the class entry, or no class token, is left as it is: the strict check
+    # then names the misfit.
+    cls, pos = state.get("cls_token"), state.get("pos_embed")
+    if cls is None or pos is None or pos.ndim != 3 or cls.shape[-1] != pos.shape[-1]:
+        return state
+    return {**state, "cls_token": cls + pos[:, :1], "pos_embed": pos[:, 1:]}
+
+
+_OLD_SWIN_DERIVED = re.compile(
+    r"^layers\.\d+\.blocks\.\d+\.(attn\.relative_position_index|attn_mask)$"
+)
+_OLD_SWIN_MERGE = re.compile(r"^layers\.(\d+)\.downsample\.")
+
+
+def _from_old_swin(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if _OLD_SWIN_DERIVED.match(key):
+            continue  # recomputed from the window size (non-persistent buffers in timm 1)
+        merge = _OLD_SWIN_MERGE.match(key)
+        if merge:  # timm 0.5 merges patches at the end of a stage, timm 1 at the next one's start
+            key = f"layers.{int(merge.group(1)) + 1}.downsample.{key[merge.end() :]}"
+        out[key] = value
+    return out
 
 
 def _strip_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

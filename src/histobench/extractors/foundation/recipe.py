@@ -26,7 +26,7 @@ HALF = (0.5, 0.5, 0.5)
 # cls+mean: both concatenated; head: the network's own pooled output (CNN baselines).
 Tokens = Literal["cls", "mean", "cls+mean", "head"]
 # How checkpoint key names map onto the timm model (see keymap.py).
-KeyLayout = Literal["timm", "dinov2-original", "hf-vit", "hf-dinov2"]
+KeyLayout = Literal["timm", "dinov2-original", "hf-vit", "hf-dinov2", "timm-0.5-swin"]
 
 
 @dataclass(frozen=True)

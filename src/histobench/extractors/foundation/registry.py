@@ -6,17 +6,19 @@ from histobench.extractors.foundation import (
     baselines,
     bioptimus,
     gigapath,
+    histai,
     kaiko,
     mahmood,
     owkin,
     paige,
+    transpath,
 )
 from histobench.extractors.foundation.recipe import Recipe
 from histobench.plugins.errors import ConfigError
 
 RECIPES: dict[str, Recipe] = {
     r.name: r
-    for family in (mahmood, paige, bioptimus, owkin, gigapath, kaiko, baselines)
+    for family in (mahmood, paige, bioptimus, owkin, gigapath, kaiko, histai, transpath, baselines)
     for r in family.RECIPES
 }
 

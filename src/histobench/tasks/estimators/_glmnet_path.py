@@ -103,34 +103,34 @@ def _compiled_path(
     a0 = np.empty(L)
     beta = np.zeros((L, p))
     dev = np.empty(L)
-    # residual tolerance 1000 * thresh * lambda (1e-9 lambda by default), at most 1000 iterations
+    problem = _kernels.PathProblem(
+        XT=XT,
+        XT32=design.XT32,
+        cm=design.cm,
+        cs=design.cs,
+        cnorm=design.cnorm,
+        rows=rows,
+        y=y,
+        keep=keep,
+        xm=xm,
+        xs=xs,
+        lambdas=lam_seq,
+        user=lambdas is not None,
+    )
+    # Python scalars of fixed types, so that every call reuses one compiled specialisation.
+    settings = _kernels.PathSettings(
+        ftol=1000.0 * float(thresh),  # residual tolerance: 1e-9 lambda by default
+        max_iter=1000,
+        mnlam=int(MNLAM),
+        fdev=float(FDEV),
+        devmax=float(DEVMAX),
+        fmax=float(FMAX),
+        pmin=float(PMIN),
+        vmin=float(VMIN),
+    )
+    out = _kernels.PathOutput(a0=a0, beta=beta, dev=dev, counts=COUNTS)
     try:
-        last, status = _kernels.solve_path(
-            XT=XT,
-            XT32=design.XT32,
-            cm=design.cm,
-            cs=design.cs,
-            cnorm=design.cnorm,
-            rows=rows,
-            y=y,
-            keep=keep,
-            xm=xm,
-            xs=xs,
-            lambdas=lam_seq,
-            user=lambdas is not None,
-            ftol=1000.0 * thresh,
-            max_iter=1000,
-            mnlam=MNLAM,
-            fdev=FDEV,
-            devmax=DEVMAX,
-            fmax=FMAX,
-            pmin=PMIN,
-            vmin=VMIN,
-            a0=a0,
-            beta=beta,
-            dev=dev,
-            counts=COUNTS,
-        )
+        last, status = _kernels.solve_path(problem, settings, out)
     except (ZeroDivisionError, FloatingPointError):
         # Compiled arithmetic raises where numpy would give inf (a zero curvature on a
         # near-separated fold, seen on the 24-patient demo cohort): the reference solver,

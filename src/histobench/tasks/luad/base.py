@@ -201,6 +201,9 @@ class LuadTask(Task):
             "units": "patients with features and labels (tile-weighted mean feature vector)",
             "repeat_score": "mean of the K per-fold scores (the tested quantity); the pooled "
             "out-of-fold score of each repeat is kept per gene as pooled_scores",
+            # The paired test bench compare and the leaderboard use by default: chosen by the
+            # null calibration at the LUAD shape (benchmarks/bench_luad_null.py).
+            "paired_test": "jackknife",
             "significance": {
                 "alpha": o.alpha,
                 "rule": o.significance_rule,
