@@ -10,8 +10,8 @@ from histobench.plugins import CommandSpec, ExtractorSpec, hookimpl
 @hookimpl
 def histobench_extractors() -> list[ExtractorSpec[Any]]:
     from histobench.extractors.builtin import SPECS
-    from histobench.extractors.foundation.extractor import FOUNDATION_SPECS
-    from histobench.extractors.ftx.extractor import FTX_SPEC
+    from histobench.extractors.foundation.specs import FOUNDATION_SPECS
+    from histobench.extractors.ftx.spec import FTX_SPEC
     from histobench.extractors.keras.specs import KERAS_SPECS
 
     return [*SPECS, FTX_SPEC, *KERAS_SPECS, *FOUNDATION_SPECS]

@@ -35,3 +35,14 @@ def test_every_recipe_cites_its_card_and_licence() -> None:
     for recipe in RECIPES.values():
         assert recipe.card.startswith("https://"), recipe.name
         assert recipe.licence and recipe.feature_dim > 0, recipe.name
+
+
+def test_the_light_catalog_matches_the_recipe_table() -> None:
+    # The specs list the recipes without importing timm; the catalog they use must say
+    # exactly what the recipes say, in the same order.
+    from histobench.extractors.foundation.registry import RECIPES
+    from histobench.extractors.foundation.specs import CATALOG, FOUNDATION_SPECS
+
+    assert tuple((r.name, r.title, r.feature_dim, r.licence) for r in RECIPES.values()) == CATALOG
+    assert [s.name for s in FOUNDATION_SPECS] == list(RECIPES)
+    assert all(s.feature_dim == RECIPES[s.name].feature_dim for s in FOUNDATION_SPECS)

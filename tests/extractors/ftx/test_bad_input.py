@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from histobench.cli.main import main as bench_main
-from histobench.extractors.ftx.extractor import FTX_SPEC, FTXOptions
+from histobench.extractors.ftx.spec import FTX_SPEC, FTXOptions
 from histobench.extractors.ftx.train import finetune
 from histobench.plugins.errors import ConfigError, DataError, WeightsError
 from histobench.plugins.specs import Runtime

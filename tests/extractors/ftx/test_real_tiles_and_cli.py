@@ -12,7 +12,7 @@ import torch
 from histobench.benchmark.images import open_rgb
 from histobench.cli.main import build_parser
 from histobench.extractors.ftx.cli import cmd_finetune
-from histobench.extractors.ftx.extractor import FTX_SPEC, FTXOptions
+from histobench.extractors.ftx.spec import FTX_SPEC, FTXOptions
 from histobench.extractors.ftx.train import finetune
 from histobench.plugins.specs import Runtime
 

@@ -13,8 +13,8 @@ from safetensors.torch import load_file
 
 from histobench.benchmark.images import open_rgb
 from histobench.extractors.backbones import build_backbone
-from histobench.extractors.ftx.extractor import FTX_SPEC, FTXOptions
 from histobench.extractors.ftx.model import split_state
+from histobench.extractors.ftx.spec import FTX_SPEC, FTXOptions
 from histobench.extractors.ftx.train import finetune
 from histobench.plugins.specs import Runtime
 

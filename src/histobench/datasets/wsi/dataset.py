@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field
 
 from histobench.datasets.wsi.reader import SLIDE_SUFFIXES
-from histobench.datasets.wsi.stain import StainConfig
+from histobench.datasets.wsi.stain_config import StainConfig
 from histobench.datasets.wsi.tiling import TilingConfig
 from histobench.plugins.specs import Dataset, DatasetSpec, Item, PluginOptions
 

@@ -1,34 +1,23 @@
-"""Foundation-model extractors: one spec per recipe, e.g. ``--extractor uni --weights DIR``."""
+"""Foundation-model extractors: the model of a recipe with its card's preprocessing and pooling
+(the specs, e.g. ``--extractor uni --weights DIR``, are in :mod:`.specs`)."""
 
 from __future__ import annotations
 
 from contextlib import nullcontext
-from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
-from pydantic import Field
 
 from histobench.extractors.backbones import TokenPooling
 from histobench.extractors.foundation.checkpoint import load_model, require
 from histobench.extractors.foundation.recipe import CardPreprocessing, Recipe
-from histobench.extractors.foundation.registry import RECIPES
+from histobench.extractors.foundation.specs import FoundationOptions
 from histobench.extractors.weights import file_digest
-from histobench.plugins.specs import Extractor, ExtractorSpec, PluginOptions, Runtime
+from histobench.plugins.specs import Extractor, Runtime
 
 # Largest batch that fitted, per (recipe, device name): probed once per process.
 _PROBED: dict[tuple[str, str], int] = {}
-
-
-class FoundationOptions(PluginOptions):
-    weights: Path | None = Field(
-        None,
-        description="A weights file (.safetensors, or .bin/.pth read with weights_only) or a "
-        "Hugging Face snapshot folder; default: HISTOBENCH_HOME/weights/<name>/, weights.toml, "
-        "or the Hugging Face cache.",
-    )
-    compile: bool = Field(False, description="torch.compile the model (GPU runs).")
 
 
 class FoundationExtractor(Extractor):
@@ -104,22 +93,3 @@ class FoundationExtractor(Extractor):
                 torch.cuda.empty_cache()
             best, size = size, size * 2
         return best
-
-
-def _factory(recipe: Recipe):  # type: ignore[no-untyped-def]
-    def make(options: FoundationOptions, runtime: Runtime) -> Extractor:
-        return FoundationExtractor(recipe, options, runtime)
-
-    return make
-
-
-FOUNDATION_SPECS: list[ExtractorSpec[Any]] = [
-    ExtractorSpec(
-        name=r.name,
-        description=f"{r.title}; {r.feature_dim} features; local weights ({r.licence}).",
-        factory=_factory(r),
-        options_model=FoundationOptions,
-        feature_dim=r.feature_dim,
-    )
-    for r in RECIPES.values()
-]

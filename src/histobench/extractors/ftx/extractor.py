@@ -5,28 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
 from histobench.benchmark import home
 from histobench.extractors.backbones import build_backbone
 from histobench.extractors.ftx.card import WEIGHTS, read_card
 from histobench.extractors.ftx.model import FTXFeatures, FTXModel, make_head
+from histobench.extractors.ftx.spec import FTXOptions
 from histobench.extractors.weights import file_digest, load_state_dict
 from histobench.plugins.errors import WeightsError
-from histobench.plugins.specs import Extractor, ExtractorSpec, PluginOptions, Runtime
+from histobench.plugins.specs import Extractor, Runtime
 from histobench.plugins.torch import Preprocessing, TorchExtractor
-
-
-class FTXOptions(PluginOptions):
-    weights: Path | None = Field(
-        None, description="A 'bench finetune' output folder (or its weights.safetensors)."
-    )
-    name: str = Field(
-        "ftx", description="Without weights: the folder HISTOBENCH_HOME/weights/<name>/."
-    )
-    classes: list[str] | None = Field(
-        None, description="Expected class names; the weights must have been trained on them."
-    )
 
 
 def resolve_folder(options: FTXOptions) -> Path:
@@ -99,13 +86,3 @@ def build_ftx(options: FTXOptions, runtime: Runtime) -> Extractor:
     return TorchExtractor(
         "ftx", FTXFeatures(model), feature_dim, preprocessing_from_card(card), identity, runtime
     )
-
-
-FTX_SPEC = ExtractorSpec(
-    name="ftx",
-    description="FTX-2048: a backbone fine-tuned with 'bench finetune'; Part B's last hidden "
-    "layer (2048 features).",
-    factory=build_ftx,
-    options_model=FTXOptions,
-    feature_dim=None,  # the card's hidden_dim: 2048 for the study's recipe
-)
