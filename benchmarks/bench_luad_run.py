@@ -8,7 +8,7 @@ study's size (344 patients). Then times ``bench run --task luad-mutation --datas
 --repeats R --folds 5`` in a fresh process (a fresh HISTOBENCH_HOME: nothing cached), for
 labels with planted signal and for labels independent of the features. With ``--profile``
 the run is profiled (cProfile) and the time inside the LASSO engine
-(``lasso_cross_val_predict``) is split from the rest (feature loading, alignment, scoring,
+(``lasso_cross_val_predict_many``) is split from the rest (feature loading, alignment, scoring,
 store writes) in the same run. Prints a Markdown section with the machine's load.
 """
 
@@ -78,7 +78,7 @@ def engine_seconds(profile: Path) -> tuple[float, list[str]]:
     engine = 0.0
     top: list[tuple[float, str]] = []
     for (file, _, name), (_, _, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if name == "lasso_cross_val_predict":
+        if name in ("lasso_cross_val_predict", "lasso_cross_val_predict_many"):
             engine = max(engine, cumulative)
         if "histobench" in file and "estimators" not in file:
             top.append((cumulative, f"{Path(file).name}:{name}"))

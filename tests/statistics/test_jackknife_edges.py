@@ -312,3 +312,36 @@ def test_unscorable_folds_and_deletions_are_silent() -> None:
         assert full == 1.0 and math.isnan(loo[1])
         full, loo = auc_without_each(np.array([0.1, 0.6, 0.5]), np.array([1.0, 0.0, 1.0]))
         assert full == 0.0 and math.isnan(loo[1])
+
+
+@pytest.mark.parametrize(
+    ("alternative", "p_if_a_better", "p_if_a_worse"),
+    [("two-sided", 0.0, 0.0), ("greater", 0.0, 1.0), ("less", 1.0, 0.0)],
+)
+def test_zero_variance_one_sided_p_follows_the_direction(
+    alternative: str, p_if_a_better: float, p_if_a_worse: float
+) -> None:
+    """A certain difference is significant only in its own direction: a one-sided test
+    against it gets p = 1, not 0."""
+    rng = np.random.default_rng(21)
+    repeats, n = 2, 20
+    assign = _plan(rng, repeats, n, 2)
+    y = (np.arange(n) % 2).astype(float)
+    perfect = np.tile(y + 0.01 * np.arange(n), (repeats, 1))
+    better = unit_jackknife_test(y, perfect, -perfect, assign, "auc", alternative=alternative)
+    worse = unit_jackknife_test(y, -perfect, perfect, assign, "auc", alternative=alternative)
+    assert (better.p_value, worse.p_value) == (p_if_a_better, p_if_a_worse)
+    assert (better.statistic, worse.statistic) == (math.inf, -math.inf)
+
+
+def test_pearson_deletions_of_a_three_unit_fold_are_unscorable() -> None:
+    """Deleting one of three units leaves two points, whose r is ±1 whatever the model: the
+    deletion must not be scored (NaN), so the fold keeps its difference in the jackknife."""
+    x, y = np.array([0.3, -1.0, 2.0]), np.array([1.0, 0.5, 2.5])
+    full, loo = pearson_without_each(x, y)
+    assert full == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-14)
+    assert np.isnan(loo).all()
+    four_x, four_y = np.append(x, 0.7), np.append(y, -0.2)
+    _, loo4 = pearson_without_each(four_x, four_y)
+    brute = [np.corrcoef(np.delete(four_x, i), np.delete(four_y, i))[0, 1] for i in range(4)]
+    np.testing.assert_allclose(loo4, brute, atol=1e-13)

@@ -234,3 +234,10 @@ def test_per_target_argument_errors() -> None:
             per_target_comparison(genes, ra[:, :1], rb[:, :1], test=test)
     res = per_target_comparison(genes, ra[:, :2], rb[:, :2], test="permutation")  # 2 repeats
     assert res.test == "permutation" and len(res.results) == len(genes)
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (0, 4, 5)])
+def test_zero_targets_is_a_one_line_error(shape: tuple[int, ...]) -> None:
+    empty = np.zeros(shape)
+    with pytest.raises(StatisticsError, match="no targets to compare"):
+        per_target_comparison([], empty, empty, test="naive" if len(shape) == 3 else "wilcoxon")

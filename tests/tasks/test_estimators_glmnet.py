@@ -8,13 +8,17 @@ import numpy as np
 import pytest
 
 from histobench.plugins.errors import ConfigError, DataError
+from histobench.tasks.estimators import glmnet
 from histobench.tasks.estimators.glmnet import (
     KKT_TOL,
     GlmnetLogisticCV,
+    cv_logistic_lasso,
     kkt_residual,
     lambda_sequence,
     lasso_cross_val_predict,
+    lasso_cross_val_predict_many,
     logistic_lasso_path,
+    make_foldid,
 )
 from tests.tasks.rparity import r_has_package, read_csv, requires_r, run_r, write_csv
 
@@ -247,3 +251,106 @@ def test_chosen_model_carries_a_kkt_certificate(solver: str) -> None:
     assert kkt_residual(X, y01, moved, fit.intercept_[0], fit.lambda_) > 100 * KKT_TOL
     other = GlmnetLogisticCV(n_folds=5, random_state=0, solver="reference").fit(X, y)
     np.testing.assert_allclose(fit.coef_, other.coef_, atol=1e-6)
+
+
+def _separable(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Near-separable labels: the full-data path ends early by glmnet's stop rules."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, 40))
+    y = (X[:, 0] + 0.3 * X[:, 1] + 0.05 * rng.normal(size=60) > 0).astype(float)
+    return X, y, make_foldid(60, 5, rng)
+
+
+@pytest.mark.parametrize("rule", ["min", "1se"])
+def test_path_cut_at_the_choice_chooses_and_predicts_the_same(rule: str) -> None:
+    """``full_path=False`` fits the full-data path only down to the deviance's first minimum:
+    the same lambda, the same model, on null, planted and near-separable data."""
+    cases = [(*_data(70, 120, s), None) for s in (21, 22)]
+    rng = np.random.default_rng(23)
+    Xn = rng.normal(size=(80, 150))
+    cases.append((Xn, (rng.random(80) < 0.3).astype(int), None))  # labels independent of X
+    cases += [_separable(s) for s in (7, 8)]
+    cut_short = 0
+    for X, y, foldid in cases:
+        foldid = make_foldid(len(y), 5, rng) if foldid is None else foldid
+        whole = GlmnetLogisticCV(foldid=foldid, rule=rule).fit(X, y)
+        cut = GlmnetLogisticCV(foldid=foldid, rule=rule, full_path=False).fit(X, y)
+        assert cut.lambda_index_ == whole.lambda_index_ and cut.lambda_ == whole.lambda_
+        np.testing.assert_array_equal(cut.coef_, whole.coef_)
+        np.testing.assert_array_equal(cut.predict_proba(X), whole.predict_proba(X))
+        # cut just after the first minimum of the deviance (it lies inside the path here)
+        assert cut.lambdas_.shape[0] == int(np.argmin(whole.cv_mean_)) + 1
+        np.testing.assert_array_equal(cut.lambdas_, whole.lambdas_[: cut.lambdas_.shape[0]])
+        np.testing.assert_array_equal(cut.cv_mean_, whole.cv_mean_[: cut.lambdas_.shape[0]])
+        cut_short += cut.lambdas_.shape[0] < whole.lambdas_.shape[0]
+    assert cut_short >= 3  # the cut really saved part of the path
+
+
+def test_path_cut_where_glmnet_stops_before_the_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the folds' deviance still falls after the lambda where glmnet's rules end the
+    full-data path, the minimum is taken over the lambdas that path kept, as with the whole
+    path (forced here: fold predictions whose deviance falls to the end of the sequence)."""
+    X, y, foldid = _separable(7)
+
+    def falling(*args: object) -> np.ndarray:
+        lambdas = args[5]
+        assert isinstance(lambdas, np.ndarray)
+        sign = np.where(y > 0, 1.0, -1.0)[:, None]
+        return sign * (0.01 + 5.0 * (1.0 - lambdas / lambdas[0]))[None, :]  # surer as lambda falls
+
+    monkeypatch.setattr(glmnet, "_fold_predictions", falling)
+    whole = cv_logistic_lasso(X, y, foldid)
+    cut = cv_logistic_lasso(X, y, foldid, full_path=False)
+    L = whole.path.lambdas.shape[0]
+    assert L < 100 and whole.index_min == L - 1  # the path stopped early; minimum at its end
+    assert cut.path.lambdas.shape[0] == L and cut.index_min == whole.index_min
+    assert cut.index_1se == whole.index_1se
+    np.testing.assert_array_equal(cut.path.coefs[-1], whole.path.coefs[-1])
+    np.testing.assert_array_equal(cut.cv_mean, whole.cv_mean)
+
+
+def test_many_targets_equal_one_target_at_a_time() -> None:
+    """Targets fitted together (sharing each outer fold's data layout and inner folds) give
+    exactly the per-target predictions; a target that cannot be fitted is reported, NaN, and
+    leaves the others alone."""
+    X, y = _data(50, 80, 24)
+    rng = np.random.default_rng(25)
+    a = np.stack([rng.permutation(np.arange(50) % 3) for _ in range(2)])
+    y2 = (rng.random(50) < 0.4).astype(int)
+    rare = np.zeros(50, dtype=int)
+    rare[np.flatnonzero(a[0] == 0)[:3]] = 1  # every positive in the first test fold
+    Y = np.column_stack([y, y2, rare])
+    many, errors = lasso_cross_val_predict_many(X, Y, a, inner_folds=4, seed=5)
+    assert many.shape == (3, 2, 50)
+    for t in (0, 1):
+        one = lasso_cross_val_predict(X, Y[:, t], a, inner_folds=4, seed=5)
+        np.testing.assert_array_equal(many[t], one)
+        assert errors[t] is None
+    assert errors[2] == "y: repeat 0 fold 0 has one class in its training rows"
+    assert np.isnan(many[2]).all()
+    with pytest.raises(DataError, match="repeat 0 fold 0 has one class"):
+        lasso_cross_val_predict(X, rare, a, inner_folds=4, seed=5)
+    with pytest.raises(DataError, match="labels must be 0 or 1"):
+        lasso_cross_val_predict_many(X, Y + 1, a)
+    with pytest.raises(ConfigError, match="unknown option"):
+        lasso_cross_val_predict_many(X, Y, a, n_folds=3)
+
+
+def test_engine_predicts_what_the_estimator_predicts() -> None:
+    """The outer-CV engine cuts the full-data path at the choice and solves the inner folds'
+    paths to 1e-5 lambda: on null and planted data every outer fold still picks the lambda,
+    and so predicts exactly, what ``GlmnetLogisticCV`` at full tolerance picks."""
+    rng = np.random.default_rng(26)
+    X = rng.normal(size=(90, 300))
+    y_null = (rng.random(90) < 0.3).astype(int)
+    y_planted = (X[:, 0] - X[:, 1] + rng.normal(size=90) > 0.5).astype(int)
+    a = np.stack([rng.permutation(np.arange(90) % 5) for _ in range(2)])
+    many, errors = lasso_cross_val_predict_many(X, np.column_stack([y_null, y_planted]), a, seed=4)
+    assert errors == [None, None]
+    for t, y in enumerate((y_null, y_planted)):
+        for r in range(2):
+            for k in range(5):
+                test, train = a[r] == k, a[r] != k
+                foldid = make_foldid(int(train.sum()), 10, np.random.default_rng([4, r, k]))
+                est = GlmnetLogisticCV(foldid=foldid).fit(X[train], y[train])
+                np.testing.assert_array_equal(many[t, r, test], est.predict_proba(X[test])[:, 1])

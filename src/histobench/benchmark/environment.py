@@ -81,9 +81,9 @@ def resolve_device(requested: str) -> str:
 
 
 def device_name(device: str) -> str:
-    import torch
-
     if device.startswith("cuda"):
+        import torch
+
         return torch.cuda.get_device_name(torch.device(device))
     return platform.processor() or platform.machine()
 

@@ -16,7 +16,6 @@ from histobench.benchmark import home
 from histobench.benchmark.cache import FeatureCache
 from histobench.benchmark.config import RunConfig, validate_options
 from histobench.benchmark.environment import environment, feature_code_version, resolve_device
-from histobench.benchmark.extraction import ExtractionResult, extract_tiles
 from histobench.benchmark.identity import evaluation_id, evaluation_identity
 from histobench.benchmark.plans import plan_groups, read_plan_csv, unit_sites
 from histobench.benchmark.progress import stderr_console
@@ -27,6 +26,7 @@ from histobench.plugins.manager import Plugins, get_plugins
 from histobench.plugins.specs import (
     Dataset,
     DatasetSpec,
+    ExtractionResult,
     Extractor,
     Item,
     PluginOptions,
@@ -150,6 +150,9 @@ def extract_features(
         raise PluginError("this data set needs an extractor: pass --extractor NAME")
     if dataset.kind != "tiles":
         raise DataError(f"data sets of kind '{dataset.kind}' need their own embedder")
+    # The tile pipeline imports torch: only runs that extract tiles pay for it.
+    from histobench.benchmark.extraction import extract_tiles
+
     cache = FeatureCache(home.features_dir(), extractor.feature_identity(), feature_code_version())
     if cache.superseded:
         stderr_console.print(
@@ -243,7 +246,10 @@ def run_benchmark(config: RunConfig, source: str = "command line") -> dict[str, 
     started = time.perf_counter()
     plugins = get_plugins()
     resolved = resolve(config, source, plugins)
-    device = resolve_device(config.device)
+    # Without an extractor (precomputed features) nothing runs on a device: "auto" is the CPU,
+    # and torch is not imported to look for a GPU.
+    no_model = config.extractor is None and config.device == "auto"
+    device = "cpu" if no_model else resolve_device(config.device)
     runtime = Runtime(device, config.seed, config.batch_size, config.num_workers)
     task = resolved.task_spec.factory(resolved.task_options)
     dataset = resolved.dataset_spec.factory(resolved.dataset_source, resolved.dataset_options)

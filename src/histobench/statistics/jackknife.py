@@ -52,6 +52,8 @@ def pearson_without_each(pred: np.ndarray, y: np.ndarray) -> tuple[float, np.nda
             return (ab - a * b / k) / np.sqrt((aa - a * a / k) * (bb - b * b / k))
 
     full = float(r(m, sx, sy, sxx, syy, sxy))
+    if m == 3:  # a deletion leaves two points, whose r is ±1 whatever the predictions
+        return full, np.full(m, math.nan)
     loo = r(m - 1, sx - pred, sy - y, sxx - pred * pred, syy - y * y, sxy - pred * y)
     return full, np.asarray(loo, dtype=float)
 
@@ -151,6 +153,15 @@ def fold_mean_and_deletions(
     return mean, mean + change.sum(axis=0) / count
 
 
+def _t_p_value(t: float, df: float, alternative: str) -> float:
+    """Student t p-value of ``t`` (infinite ``t`` included) for ``alternative``."""
+    if alternative == "greater":
+        return float(stats.t.sf(t, df))
+    if alternative == "less":
+        return float(stats.t.cdf(t, df))
+    return float(min(1.0, 2.0 * stats.t.sf(abs(t), df)))
+
+
 def unit_jackknife_test(
     y: Sequence[np.ndarray] | np.ndarray,
     pred_a: Sequence[np.ndarray] | np.ndarray,
@@ -205,19 +216,16 @@ def unit_jackknife_test(
         " (each unit is scored once per repeat and trains the others' models)"
     )
     if se == 0.0:
-        p = 1.0 if difference == 0.0 else 0.0
+        # Certain: a difference of 0 gives no evidence either way; any other difference is
+        # certain in its direction (p 0), and a one-sided test against it gets p 1.
         t = 0.0 if difference == 0.0 else math.copysign(math.inf, difference)
+        p = 1.0 if difference == 0.0 else _t_p_value(t, df, alternative)
         return TestResult(
             "unit_jackknife", t, p, df, difference, difference, difference, n, alternative,
             notes + "; no unit changes the difference (zero variance)",
         )  # fmt: skip
     t = difference / se
-    if alternative == "greater":
-        p = float(stats.t.sf(t, df))
-    elif alternative == "less":
-        p = float(stats.t.cdf(t, df))
-    else:
-        p = float(min(1.0, 2.0 * stats.t.sf(abs(t), df)))
+    p = _t_p_value(t, df, alternative)
     half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
     return TestResult(
         "unit_jackknife", t, p, df, difference, difference - half, difference + half, n,

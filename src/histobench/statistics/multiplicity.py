@@ -172,6 +172,8 @@ def per_target_comparison(
     says which sign that is); the sign test is on improved vs worse, ties excluded.
     """
     names = tuple(str(t) for t in targets)
+    if not names:
+        raise StatisticsError("per-target comparison: no targets to compare")
     a, b = np.asarray(a_scores, dtype=float), np.asarray(b_scores, dtype=float)
     if a.shape != b.shape or a.ndim not in (2, 3) or a.shape[0] != len(names):
         raise StatisticsError(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import assert_one_line_error
@@ -108,3 +111,24 @@ def test_missing_labels_fail_before_any_extraction(cli, tmp_path) -> None:
     assert_one_line_error(err, "luad-mutation needs mutations labels")
     features = Path(os.environ["HISTOBENCH_HOME"]) / "features" / "slides"
     assert not features.exists() or not any(features.rglob("*.h5"))
+
+
+def test_run_on_precomputed_features_imports_no_deep_learning_framework(tmp_path: Path) -> None:
+    """No model runs on precomputed features: ``bench run`` must not pay for importing torch
+    (seconds of each LUAD run), neither for the tile pipeline nor to look for a GPU."""
+    info = planted_cohort(tmp_path, n_patients=40, dim=6, seed=3)
+    config = _config(tmp_path, "inner_folds = 3")
+    code = (
+        "import json, sys\n"
+        "from histobench.cli.main import main\n"
+        f"status = main(['run', '--task', 'luad-mutation', '--dataset', {str(info['toml'])!r},"
+        f" '--config', {str(config)!r}, '--repeats', '2', '--folds', '3', '--json'])\n"
+        "heavy = [m for m in ('torch', 'timm', 'torchvision', 'tensorflow') if m in sys.modules]\n"
+        "print(json.dumps({'status': status, 'heavy': heavy}))\n"
+    )
+    env = {**os.environ, "HISTOBENCH_HOME": str(tmp_path / "home"), "HISTOBENCH_QUIET": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"status": 0, "heavy": []}

@@ -14,6 +14,7 @@ from histobench.datasets.labels import LabelMatrix, load_mutations
 from histobench.plugins.errors import DataError
 from histobench.plugins.labels import InMemoryLabels
 from histobench.plugins.specs import Dataset, Item
+from histobench.tasks.estimators.glmnet import lasso_cross_val_predict
 from histobench.tasks.luad import (
     LuadExpressionOptions,
     LuadExpressionTask,
@@ -165,6 +166,37 @@ def test_mutation_planted_gene_and_reported_skips() -> None:
     assert skipped["ABSENT"].startswith("not in the mutations labels")
     assert res.details["lambda_rule"] == "lambda.min"
     assert res.predictions[0].y_pred.shape == (3, n)
+
+
+def test_mutation_genes_fitted_together_equal_each_gene_alone() -> None:
+    """Genes with the same known patients are fitted in one pass per outer fold; genes with
+    missing statuses in another. Each gene's predictions equal the one-gene engine's on its
+    own patients, and skips are reported in the order of the gene list."""
+    rng = np.random.default_rng(5)
+    n = 60
+    X = rng.normal(size=(n, 12))
+    a = (rng.random(n) < 0.4).astype(float)
+    b = (X[:, 1] + rng.normal(size=n) > 0.3).astype(float)
+    c = (rng.random(n) < 0.5).astype(float)
+    c[rng.permutation(n)[:9]] = np.nan  # another set of known patients: its own group
+    values = np.stack([a, np.zeros(n), b, c], axis=1)
+    genes = ["A", "NONE", "B", "C"]
+    patients = [f"TCGA-CC-{i:04d}" for i in range(n)]
+    task = LuadMutationTask(LuadMutationOptions(n_jobs=1, inner_folds=4, genes=genes))
+    dataset = _dataset(patients, "mutations", genes, values)
+    units, res = _run(task, dataset, X)
+    plan = make_plan(units.ids, units.strata, units.groups, 3, 3, 0)
+    assert list(res.per_target) == ["A", "B", "C"]
+    assert list(res.details["genes_skipped"]) == ["NONE"]
+    order = [patients.index(u) for u in units.ids]
+    for pred in res.predictions:
+        y = values[order, genes.index(pred.target)]
+        ok = np.isfinite(y)
+        alone = lasso_cross_val_predict(
+            X[order][ok], y[ok], plan.assignments[:, ok], inner_folds=4, seed=plan.seed
+        )
+        np.testing.assert_array_equal(pred.y_pred[:, ok], alone)
+        assert np.isnan(pred.y_pred[:, ~ok]).all()
 
 
 def test_expression_constant_and_sparse_genes_are_skipped_not_fatal() -> None:

@@ -26,9 +26,21 @@ class LogisticPath:
     dev_ratio: np.ndarray  # (L,)
     null_dev: float  # glmnet's nulldev (2 * n * dev0)
 
+    def head(self, count: int) -> LogisticPath:
+        """The path's first ``count`` lambdas."""
+        return LogisticPath(
+            self.lambdas[:count],
+            self.intercepts[:count],
+            self.coefs[:count],
+            self.dev_ratio[:count],
+            self.null_dev,
+        )
+
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Linear predictor for every lambda: (n, L)."""
-        return np.asarray(X, dtype=np.float64) @ self.coefs.T + self.intercepts[None, :]
+        used = np.flatnonzero(self.coefs.any(axis=0))  # a lasso path is sparse
+        X = np.asarray(X, dtype=np.float64)
+        return X[:, used] @ self.coefs[:, used].T + self.intercepts[None, :]
 
 
 def standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -4,7 +4,7 @@ reference solver as its fallback, and the shared data layout of a cross-validati
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from histobench.tasks.estimators._glmnet_common import (
     PMIN,
     VMIN,
     LogisticPath,
+    lambda_sequence,
     lambda_sequence_from_max,
 )
 from histobench.tasks.estimators._glmnet_reference import reference_path
@@ -40,6 +41,17 @@ class Design:
     cm: np.ndarray
     cs: np.ndarray
     cnorm: np.ndarray
+    # column statistics per row subset: targets that share a design share their inner folds
+    _stats: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def column_stats(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """1/n mean and sd of every column over ``rows``, and whether it varies there."""
+        key = np.ascontiguousarray(rows, dtype=np.int64).tobytes()
+        if key not in self._stats:
+            self._stats[key] = _kernels.column_stats(self.XT, rows)
+        return self._stats[key]
 
     @classmethod
     def of(cls, X: np.ndarray) -> Design:
@@ -62,18 +74,63 @@ def fit_rows(
     lambda_min_ratio: float | None,
     thresh: float,
     max_newton: int = 100,
+    max_lambdas: int | None = None,
 ) -> LogisticPath:
-    """The path on ``X[rows]`` (labels ``y`` of those rows); compiled when ``design`` is given."""
+    """The path on ``X[rows]`` (labels ``y`` of those rows); compiled when ``design`` is given.
+
+    ``max_lambdas``: fit only the first values of the computed sequence (glmnet's stop rules
+    still apply within them, so the result is the complete path cut there).
+    """
     ybar = float(y.mean())
     if not (PMIN < ybar < 1.0 - PMIN):
         raise EstimatorInputError(
             "y: only one class in the training rows, cannot fit a logistic model"
         )
     if design is not None:
-        path = _compiled_path(design, rows, y, lambdas, nlambda, lambda_min_ratio, thresh)
+        path = _compiled_path(
+            design, rows, y, lambdas, nlambda, lambda_min_ratio, thresh, max_lambdas
+        )
         if path is not None:
             return path
-    return reference_path(X[rows], y, lambdas, nlambda, lambda_min_ratio, thresh, max_newton)
+    path = reference_path(X[rows], y, lambdas, nlambda, lambda_min_ratio, thresh, max_newton)
+    return path if max_lambdas is None else path.head(max_lambdas)
+
+
+def default_lambdas(
+    X: np.ndarray,
+    design: Design | None,
+    rows: np.ndarray,
+    y: np.ndarray,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+) -> np.ndarray:
+    """glmnet's computed lambda sequence of the rows ``rows`` (what :func:`fit_rows` fits
+    when no sequence is given), without fitting the path."""
+    if design is None:
+        return lambda_sequence(X[rows], y, nlambda, lambda_min_ratio)
+    xm, xs, varies = design.column_stats(rows)
+    keep = np.flatnonzero(varies & (xs > 0))
+    return _computed_sequence(design, rows, y, xm, xs, keep, nlambda, lambda_min_ratio)
+
+
+def _computed_sequence(
+    design: Design,
+    rows: np.ndarray,
+    y: np.ndarray,
+    xm: np.ndarray,
+    xs: np.ndarray,
+    keep: np.ndarray,
+    nlambda: int,
+    lambda_min_ratio: float | None,
+) -> np.ndarray:
+    """glmnet's sequence from ``lambda_max = max_j |x_std_j . (y - ybar)| / n``."""
+    p, N = design.XT.shape
+    n = rows.shape[0]
+    r = np.zeros(N)
+    r[rows] = y - y.mean()
+    grad = ((design.XT @ r)[keep] - xm[keep] * r.sum()) / xs[keep]
+    lam_max = float(np.max(np.abs(grad))) / n if keep.size else 0.0
+    return lambda_sequence_from_max(lam_max, n, p, nlambda, lambda_min_ratio)
 
 
 def _compiled_path(
@@ -84,21 +141,20 @@ def _compiled_path(
     nlambda: int,
     lambda_min_ratio: float | None,
     thresh: float,
+    max_lambdas: int | None = None,
 ) -> LogisticPath | None:
     """The path on the rows ``rows`` by :func:`_glmnet_kernels.solve_path`; None if it fails."""
     XT = design.XT
-    p, N = XT.shape
+    p = XT.shape[0]
     n = rows.shape[0]
-    xm, xs, varies = _kernels.column_stats(XT, rows)
+    xm, xs, varies = design.column_stats(rows)
     keep = np.flatnonzero(varies & (xs > 0))
     if lambdas is not None:
         lam_seq = np.asarray(lambdas, dtype=np.float64)
     else:
-        r = np.zeros(N)
-        r[rows] = y - y.mean()
-        grad = ((XT @ r)[keep] - xm[keep] * r.sum()) / xs[keep]
-        lam_max = float(np.max(np.abs(grad))) / n if keep.size else 0.0
-        lam_seq = lambda_sequence_from_max(lam_max, n, p, nlambda, lambda_min_ratio)
+        lam_seq = _computed_sequence(design, rows, y, xm, xs, keep, nlambda, lambda_min_ratio)
+        # Cut before solving: the stop rules see the same deviances up to the cut.
+        lam_seq = lam_seq[:max_lambdas]
     L = lam_seq.shape[0]
     a0 = np.empty(L)
     beta = np.zeros((L, p))
@@ -119,7 +175,7 @@ def _compiled_path(
     )
     # Python scalars of fixed types, so that every call reuses one compiled specialisation.
     settings = _kernels.PathSettings(
-        ftol=1000.0 * float(thresh),  # residual tolerance: 1e-9 lambda by default
+        ftol=1000.0 * float(thresh),  # residual tolerance: 1e-7 lambda by default
         max_iter=1000,
         mnlam=int(MNLAM),
         fdev=float(FDEV),
