@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from histobench.statistics.cv_tests import _t_p_value  # Student t, infinite t included
 from histobench.statistics.results import StatisticsError, TestResult, check_alternative
 
 CONFIDENCE = 0.95
@@ -151,15 +152,6 @@ def fold_mean_and_deletions(
     kept = np.take_along_axis(head, assignments, axis=1)  # (R, N): each unit's fold headline
     change = np.where(np.isfinite(kept) & np.isfinite(head_deleted), head_deleted - kept, 0.0)
     return mean, mean + change.sum(axis=0) / count
-
-
-def _t_p_value(t: float, df: float, alternative: str) -> float:
-    """Student t p-value of ``t`` (infinite ``t`` included) for ``alternative``."""
-    if alternative == "greater":
-        return float(stats.t.sf(t, df))
-    if alternative == "less":
-        return float(stats.t.cdf(t, df))
-    return float(min(1.0, 2.0 * stats.t.sf(abs(t), df)))
 
 
 def unit_jackknife_test(

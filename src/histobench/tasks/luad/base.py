@@ -44,6 +44,9 @@ class LuadTask(Task):
 
     label_kind = ""
     target_kind = "gene"
+    # The paired test bench compare and the leaderboard use by default, chosen per task by the
+    # null calibration at the LUAD shape (benchmarks/bench_luad_null.py, BENCHMARKS.md).
+    paired_test = "jackknife"
 
     def __init__(self, options: LuadOptions) -> None:
         self.options = options
@@ -201,9 +204,7 @@ class LuadTask(Task):
             "units": "patients with features and labels (tile-weighted mean feature vector)",
             "repeat_score": "mean of the K per-fold scores (the tested quantity); the pooled "
             "out-of-fold score of each repeat is kept per gene as pooled_scores",
-            # The paired test bench compare and the leaderboard use by default: chosen by the
-            # null calibration at the LUAD shape (benchmarks/bench_luad_null.py).
-            "paired_test": "jackknife",
+            "paired_test": self.paired_test,
             "significance": {
                 "alpha": o.alpha,
                 "rule": o.significance_rule,
