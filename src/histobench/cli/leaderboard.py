@@ -145,7 +145,7 @@ def add_parsers(subparsers: Any) -> None:
         "--test",
         choices=TESTS,
         default="auto",
-        help="auto (default): the test the task chose for its score (LUAD tasks: jackknife;"
+        help="auto (default): the test the task chose for its score (luad-expression: jackknife;"
         " otherwise nb-ttest); nb-ttest: corrected resampled t-test on fold scores;"
         " jackknife: patient jackknife of the fold-mean difference from stored predictions;"
         " wilcoxon and permutation: per-repeat scores, treating repeats as independent (stated"

@@ -5,7 +5,7 @@ evaluation identity, else a one-line refusal naming the first field that differs
 ``pairing.py``) and tests the difference of the scores the runs display:
 
 - ``auto`` (default): the test the runs' task chose for its quantity (``paired_test`` in the run
-  details): ``jackknife`` for the LUAD tasks, ``nb-ttest`` otherwise;
+  details): ``jackknife`` for luad-expression, ``nb-ttest`` otherwise;
 - ``nb-ttest``: Nadeau & Bengio corrected resampled t-test on the R×K fold scores,
   n_train/n_test from the stored plan;
 - ``jackknife``: the unit (patient) jackknife of the fold-mean difference, recomputed from the

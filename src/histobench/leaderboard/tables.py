@@ -5,7 +5,7 @@ split plan, evaluation code): a table never mixes runs evaluated differently, an
 several identities gets one labelled table each. One row per extractor in a group, its newest
 run. Per row: headline mean ± sd over
 repeats, a 95 % CI of the mean, rank within the task, the p-value against the task's best
-extractor under the task's paired test (the unit jackknife for the LUAD tasks, the corrected
+extractor under the task's paired test (the unit jackknife for luad-expression, the corrected
 resampled t-test otherwise; the CI comes from the same variance) with Holm adjustment over the
 challengers, repeats × folds, a per-target summary against the best (targets better / worse and
 the exact sign test), and provenance (code version, config hash, split plan, date, device,

@@ -410,6 +410,10 @@ class GlmnetLogisticCV(ClassifierMixin, BaseEstimator):
         return tags
 
 
+# The keyword options the outer-CV engine passes on to cv_logistic_lasso.
+_CV_OPTIONS = {"nlambda", "lambda_min_ratio", "thresh", "fold_path", "solver"}
+
+
 def _outer_fold(
     X: np.ndarray,
     Y: np.ndarray,
@@ -512,9 +516,6 @@ def lasso_cross_val_predict_many(
         if err is not None:
             out[t] = np.nan
     return out, errors
-
-
-_CV_OPTIONS = {"nlambda", "lambda_min_ratio", "thresh", "fold_path", "solver"}
 
 
 def lasso_cross_val_predict(

@@ -26,9 +26,9 @@ class LuadMutationTask(LuadTask):
     label_kind = "mutations"
     # Null calibration at 344 x 2,048, 9 genes (189 gene tests, 5 x 5 and 10 x 5 plans): the
     # corrected resampled t-test on the fold AUCs rejects 4.8 %, the patient jackknife 10.1 %.
-    # Likely why: the LASSO often keeps only the intercept under the null (constant predictions, AUC 0.5),
-    # so a fold's score moves with the training patients far more than with the test ones,
-    # which the jackknife's doubled test role does not capture.
+    # Likely why: under the null the LASSO often keeps only the intercept (constant
+    # predictions, AUC 0.5), so a fold's score moves with the training patients far more than
+    # with the test ones, which the jackknife's doubled test role does not capture.
     paired_test = "nb-ttest"
 
     def __init__(self, options: LuadMutationOptions) -> None:
