@@ -1,6 +1,8 @@
 """Speed of the evaluation estimators at the study's size, each beside its naive baseline.
 
     python benchmarks/bench_estimators.py [--repeats 1] [--n-jobs 2] [--only svr,lasso,svc]
+    python benchmarks/bench_estimators.py --only svc-handover   # the SVC's dual_tol choice
+    python benchmarks/bench_estimators.py --only svc-shapes     # crc-tissue's solver choice
 
 Generated data of the study's shape: 344 patients x 2,048 features (907 genes for SVR, 9 genes
 for LASSO), 7,180 tiles x 2,048 features x 9 classes for the SVC. The full 50x5 grid is
@@ -255,12 +257,20 @@ def _svc_cpu(
     return time.process_time() - t, acc, f
 
 
-def bench_svc(args: argparse.Namespace, rng: np.random.Generator) -> list[str]:
+def _svc_data(
+    args: argparse.Namespace, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Tiles of the study's size (9 Gaussian classes, near-separable like CNN features), and
+    the test-fold masks of ``args.repeats`` repeats."""
     means = rng.normal(size=(N_CLASSES, N_FEATURES)) * 0.08
     y = rng.integers(0, N_CLASSES, size=N_TILES)
     X = (means[y] + rng.normal(size=(N_TILES, N_FEATURES))).astype(np.float64)
     a = plan(N_TILES, args.repeats)
-    folds = [a[r] == k for r in range(args.repeats) for k in range(FOLDS)]
+    return X, y, [a[r] == k for r in range(args.repeats) for k in range(FOLDS)]
+
+
+def bench_svc(args: argparse.Namespace, rng: np.random.Generator) -> list[str]:
+    X, y, folds = _svc_data(args, rng)
     # Warm-up: loads the compiled dual solver from numba's cache here and in the workers
     # (320 x 100 training rows: 'auto' takes the dual there too).
     small = np.arange(400)
@@ -300,6 +310,74 @@ def bench_svc(args: argparse.Namespace, rng: np.random.Generator) -> list[str]:
     ]
 
 
+def bench_svc_handover(args: argparse.Namespace, rng: np.random.Generator) -> list[str]:
+    """Where the float32 dual hands over to the float64 certificate (``dual_tol``): CPU per
+    certified fit, one thread, folds 0 and 1, settings alternating in this process (best of 2
+    rounds), and how far each setting's decision values are from the default's."""
+    X, y, folds = _svc_data(args, rng)
+    small = np.arange(400)
+    _svc_fold(X[small, :100], y[small], folds[0][small], np.float32)  # compile / load cache
+    settings = (1e-3, 6e-4, 3e-4, 1e-4)
+    cpu: dict[tuple[float, int], float] = {}
+    decision: dict[tuple[float, int], np.ndarray] = {}
+    iters: dict[tuple[float, int], int] = {}
+    for _ in range(2):
+        for k in (0, 1):
+            te = folds[k]
+            for tol in settings:
+                t = time.process_time()
+                m = FastLinearSVC(dtype=np.float32, dual_tol=tol).fit(X[~te], y[~te])
+                spent = time.process_time() - t
+                cpu[tol, k] = min(cpu.get((tol, k), np.inf), spent)
+                decision[tol, k], iters[tol, k] = m.decision_function(X[te]), m.n_iter_
+    rows = []
+    for tol in settings:
+        diff = max(float(np.abs(decision[tol, k] - decision[3e-4, k]).max()) for k in (0, 1))
+        rows.append(
+            f"| SVC hand-over dual_tol={tol:g}, CPU per certified fit (1 thread, folds 0 / 1, "
+            f"best of 2) | {cpu[tol, 0]:.2f} / {cpu[tol, 1]:.2f} s (dual epochs + polish "
+            f"iterations {iters[tol, 0]} / {iters[tol, 1]}) | decision values within {diff:.1e} of "
+            f"dual_tol=3e-4 | {cpu[3e-4, 0] / cpu[tol, 0]:.2f}x of the default's speed |"
+        )
+    return rows
+
+
+SVC_SHAPES = ((216, 1280), (216, 2048), (2000, 512), (3000, 1280), (7180, 384))
+
+
+def bench_svc_shapes(args: argparse.Namespace, rng: np.random.Generator) -> list[str]:
+    """crc-tissue's solver choice: the certified liblinear fit against histobench's own solvers
+    (``solver="auto"``), CPU of one fold-0 fit each (one thread, float32 like crc-tissue), on
+    tiles of several shapes: the demo's (216 tiles), and CRC-VAL-HE-7K's 7,180 tiles embedded
+    at 384 features (a ViT-S). Non-negative features with weak class means, 9 classes."""
+    small = np.arange(200)
+    rows = []
+    for n, p in SVC_SHAPES:
+        means = rng.normal(size=(N_CLASSES, p)) * 0.15
+        y = rng.integers(0, N_CLASSES, size=n)
+        X = np.abs(means[y] + rng.normal(size=(n, p)))
+        te = plan(n, 1)[0] == 0
+        _svc_fold(X[small, :50], y[small], te[small], np.float32)  # compile / load the cache
+        fits = {}
+        for solver in ("liblinear", "auto"):
+            t = time.process_time()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                m = FastLinearSVC(dtype=np.float32, solver=solver, max_iter=2000)
+                m.fit(X[~te], y[~te])
+            fits[solver] = (time.process_time() - t, m, m.decision_function(X[te]))
+        (t_l, m_l, d_l), (t_a, m_a, d_a) = fits["liblinear"], fits["auto"]
+        agree = float(np.mean(d_l.argmax(axis=1) == d_a.argmax(axis=1)))
+        rows.append(
+            f"| crc-tissue solver, {int((~te).sum()):,} training tiles x {p:,} features, CPU per "
+            f"certified fit (1 thread) | auto: {m_a.solver_} {t_a:.2f} s ({m_a.n_iter_} "
+            f"iterations) | liblinear: {m_l.solver_} {t_l:.2f} s ({m_l.n_iter_} iterations); "
+            f"decision values within {np.abs(d_l - d_a).max():.1e}, predictions agree "
+            f"{agree:.1%} | {t_l / t_a:.1f}x |"
+        )
+    return rows
+
+
 def _liblinear_fold(X: np.ndarray, y: np.ndarray, te: np.ndarray) -> tuple[float, float, int]:
     """LinearSVC(dual=True) on the standardised training rows: accuracy, its worst relative
     duality gap (the certificate FastLinearSVC stops on), iterations."""
@@ -321,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=1, help="repeats measured (full grid: 50)")
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--lasso-genes", type=int, default=1, help="LASSO genes measured (of 9)")
-    ap.add_argument("--only", default="svr,lasso,glmnet,svc")
+    ap.add_argument("--only", default="svr,lasso,glmnet,svc", help="also: svc-handover, svc-shapes")
     args = ap.parse_args(argv)
     parts = set(args.only.split(","))
     rng = np.random.default_rng(0)
@@ -339,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         ("lasso", bench_lasso),
         ("glmnet", bench_glmnet_fortran),
         ("svc", bench_svc),
+        ("svc-handover", bench_svc_handover),
+        ("svc-shapes", bench_svc_shapes),
     )
     for name, fn in benches:
         if name in parts:

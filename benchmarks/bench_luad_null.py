@@ -196,11 +196,14 @@ def summary(args: argparse.Namespace, files: list[Path]) -> str:
         "|---|---|---|",
     ]
     names = {
-        "jackknife": "fold-mean, unit jackknife × 2 roles (default)",
+        "jackknife": "fold-mean, unit jackknife × 2 roles",
         "fold-mean": "fold-mean, corrected t on R×K fold scores",
         "pooled": "pooled per repeat, corrected t on R repeat scores",
         "naive": "fold scores, naive paired t (no correction)",
     }
+    # The task's own default (its ``paired_test``: the jackknife or the corrected t).
+    default = "jackknife" if make_task(args.task, 1).paired_test == "jackknife" else "fold-mean"
+    names[default] += " (the task's default)"
     for kind in CANDIDATES:
         genes = [p for t in tests for p in t[kind]["genes"]]
         head = [t[kind]["headline"] for t in tests]
@@ -208,7 +211,31 @@ def summary(args: argparse.Namespace, files: list[Path]) -> str:
     fm, po = np.mean(shown, axis=0)
     lines += ["", f"Mean displayed score of a null extractor (chance {chance}): fold-mean "
               f"{fm:.4f}, pooled {po:.4f}."]  # fmt: skip
-    return "\n".join(lines)
+    return "\n".join(lines + ["", repeat_trend(files)])
+
+
+def repeat_trend(files: list[Path]) -> str:
+    """The corrected t on the fold scores of the first R' repeats of the same draws: whether
+    its rejection rate and mean t^2 drift as repeats are added (its variance factor
+    1 / (R'K) + n_test / n_train shrinks with R' while the repeats stay correlated)."""
+    draws = []
+    for path in files:
+        with np.load(path) as raw:
+            n = raw["assignments"].shape[1]
+            n_test = n / (int(raw["assignments"].max()) + 1)
+            draws.append((raw["folds_a"], raw["folds_b"], n - n_test, n_test))
+    R = min(fa.shape[1] for fa, *_ in draws)
+    parts = []
+    for r in sorted({2, 5, R} & set(range(2, R + 1))):
+        ps, t2 = [], []
+        for fa, fb, n_train, n_test in draws:
+            for g in range(fa.shape[0]):
+                res = corrected_resampled_ttest(fa[g, :r], fb[g, :r], n_train, n_test)
+                ps.append(float(res.p_value) if np.isfinite(res.p_value) else 1.0)
+                if np.isfinite(res.statistic):
+                    t2.append(float(res.statistic) ** 2)
+        parts.append(f"first {r} repeats: {rate(ps)}, mean t² {np.mean(t2):.2f}")
+    return "Corrected t on the fold scores by number of repeats (same draws): " + "; ".join(parts)
 
 
 def main() -> None:

@@ -100,3 +100,22 @@ def test_leaderboard_p_values_and_cis_use_the_task_test(hb_home: Path) -> None:
         assert (rows["ftx"]["ci95_low"], rows["ftx"]["ci95_high"]) != pytest.approx(
             corrected_ci(run, n_train, n_test)
         )
+
+
+def test_markdown_table_names_the_test_behind_its_p_values(hb_home: Path) -> None:
+    """The footnote under each table names the test its p-values and CIs came from: the
+    jackknife for a task that chose it, the corrected t-test otherwise (it once said the
+    corrected t-test for every task)."""
+    notes = {}
+    for details in (JACKKNIFE, {}):
+        with open_store(hb_home / str(len(notes))) as store:
+            for i, name in enumerate(("ftx", "imgnet")):
+                expression_run(store, f"e{i}", name, patient_plan(3, 5), 0.5 - 0.3 * i,
+                               f"2026-01-01T00:00:0{i + 1}", seed=i + 1, details=details)  # fmt: skip
+            lb = build_leaderboard(store, "luad-expression")
+        assert {r["paired_test"] for r in lb.rows} == {details.get("paired_test", "nb-ttest")}
+        notes[bool(details)] = next(
+            line for line in lb.markdown().splitlines() if line.startswith("p vs best (ftx):")
+        )
+    assert "unit (patient) jackknife" in notes[True] and "Nadeau" not in notes[True]
+    assert "corrected resampled t-test" in notes[False] and "jackknife" not in notes[False]

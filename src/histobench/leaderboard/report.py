@@ -18,7 +18,14 @@ from typing import Any
 
 from histobench.benchmark.store import ResultsStore, RunRecord
 from histobench.leaderboard.report_figures import FigureFile, group_slug, task_figures
-from histobench.leaderboard.tables import Leaderboard, build_leaderboard, fmt, fmt_p, plural
+from histobench.leaderboard.tables import (
+    Leaderboard,
+    build_leaderboard,
+    fmt,
+    fmt_p,
+    p_vs_best_note,
+    plural,
+)
 from histobench.plugins.errors import DataError
 
 # --------------------------------------------------------------------------------------------
@@ -257,18 +264,10 @@ def render_html(lb: Leaderboard, figs: Sequence[FigureFile], title: str) -> str:
             f" best: {_e(d['best'])} · evaluation <code>{_e(d['evaluation_id'])}</code></p>"
         )
         parts.append(_leaderboard_table(rows))
-        jackknife = any(r["test_vs_best"] == "unit jackknife" for r in rows)
-        test_note = (
-            "unit (patient) jackknife of the fold-mean difference from the stored out-of-fold"
-            " predictions, variance doubled for each patient's training role"
-            if jackknife
-            else "corrected resampled t-test (Nadeau &amp; Bengio 2003) on the shared folds"
-        )
         parts.append(
-            f'<p class="note">p vs best: {test_note}, Holm-adjusted over the challengers. 95% CI:'
-            " the same variance for the run's own score, clipped to the metric's range. Every"
-            " row of this table has the same evaluation identity. targets +/−: targets where the"
-            " extractor beats / trails the best, with the exact sign test.</p>"
+            f'<p class="note">p vs best: {_e(p_vs_best_note(rows))} Every row of this table has'
+            " the same evaluation identity. targets +/−: targets where the extractor beats /"
+            " trails the best, with the exact sign test.</p>"
         )
         notes = [f"{r['extractor']}: {r['note']}" for r in rows if r["note"]]
         if notes:

@@ -180,6 +180,7 @@ def _row(run: RunRecord, store: ResultsStore) -> dict[str, Any]:
         "p_vs_best": math.nan,
         "p_holm_vs_best": math.nan,
         "test_vs_best": "",
+        "paired_test": default_test(run),
         "targets_better": None,
         "targets_worse": None,
         "targets_total": None,
@@ -342,17 +343,29 @@ def to_markdown(
             )
         notes = [f"{r['extractor']}: {r['note']}" for r in group if r["note"]]
         out.append("")
-        out.append(
-            f"p vs best: corrected resampled t-test (Nadeau & Bengio) of each extractor against"
-            f" {g0['best']} on the shared folds; Holm-adjusted over the challengers. 95% CI:"
-            " corrected for the overlap of CV training sets, clipped to the metric's range."
-        )
+        out.append(f"p vs best ({g0['best']}): {p_vs_best_note(group)}")
         out.extend(f"- {n}" for n in notes)
         out.extend(f"- {r['extractor']}: {r['model']}" for r in group if r.get("model"))
         out.append("")
         if details and label in details:
             out.extend(_markdown_details(details[label]))
     return "\n".join(out)
+
+
+def p_vs_best_note(group: list[dict[str, Any]]) -> str:
+    """What a group's "p vs best" and "95% CI" columns are: the test its task chose (every run
+    of a group shares one evaluation identity, so one ``paired_test``)."""
+    if group[0].get("paired_test") == "jackknife":
+        test = (
+            "unit (patient) jackknife of the fold-mean difference from the stored out-of-fold"
+            " predictions, variance doubled for each patient's training role"
+        )
+    else:
+        test = "corrected resampled t-test (Nadeau & Bengio 2003) on the shared folds"
+    return (
+        f"{test}; Holm-adjusted over the challengers. 95% CI: the same variance for the run's"
+        " own score, clipped to the metric's range."
+    )
 
 
 def _markdown_details(d: dict[str, Any]) -> list[str]:

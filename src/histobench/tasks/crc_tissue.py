@@ -40,23 +40,26 @@ class CrcTissueOptions(PluginOptions):
         "auto",
         description="Solver of the same objective, each run until the relative duality gap is "
         "at most 1e-6 (FastLinearSVC's certificate), so the choice changes speed, not "
-        "predictions: fast = histobench's solvers (picked by shape); liblinear = scikit-learn "
-        "LinearSVC(dual=True), certified and polished; auto = liblinear for small problems, "
-        "fast for large ones (measured crossover, see BENCHMARKS.md).",
+        "predictions: fast = histobench's solvers (picked by shape: row-space Newton, dual "
+        "coordinate descent or L-BFGS); liblinear = scikit-learn LinearSVC(dual=True), "
+        "certified and polished; auto = fast (faster than liblinear at every shape measured, "
+        "see BENCHMARKS.md).",
     )
     max_iter: int = Field(2000, ge=10, description="Solver iteration cap.")
     n_jobs: int = Field(-1, description="Parallel fold fits (-1: all cores).")
 
 
-# Below this many training values (n × p) liblinear's solver finishes in well under a second;
-# above it the primal solver that handles all classes in one pass wins (BENCHMARKS.md).
-AUTO_FAST_ABOVE = 4_000_000
+# What "auto" runs. Once every fit is certified to the same duality gap, liblinear (its dual
+# stopped at dual_tol, then polished by float64 L-BFGS) was slower than histobench's own
+# solvers at every shape measured, by 6x at the demo's 173 x 1,280 and ~1,000x at 5,744 x 384
+# (a ViT-S embedding of CRC-VAL-HE-7K), where its dual ran to max_iter (BENCHMARKS.md,
+# ``bench_estimators.py --only svc-shapes``). Until 3 December 2026 "auto" took liblinear
+# for n_train x p <= 4,000,000, a crossover measured before the certificate existed.
+AUTO_SOLVER = "fast"
 
 
-def _solver(choice: str, n_train: int, n_features: int) -> str:
-    if choice != "auto":
-        return choice
-    return "fast" if n_train * n_features > AUTO_FAST_ABOVE else "liblinear"
+def _solver(choice: str) -> str:
+    return AUTO_SOLVER if choice == "auto" else choice
 
 
 def _fit_fold(
@@ -64,9 +67,7 @@ def _fit_fold(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """(predictions, decision values, the fit's record: solver, iterations, gap, converged)."""
     # Every solver stops on the same certified duality gap; they differ only in speed.
-    solver = (
-        "liblinear" if _solver(options.estimator, len(train), X.shape[1]) == "liblinear" else "auto"
-    )
+    solver = "liblinear" if _solver(options.estimator) == "liblinear" else "auto"
     # Standardises on the training rows itself (1/n scale, like StandardScaler).
     model = FastLinearSVC(C=options.C, max_iter=options.max_iter, dtype=np.float32, solver=solver)
     model.fit(X[train], y[train])
@@ -177,7 +178,8 @@ class CrcTissueTask(Task):
         return {
             "estimator": "one-vs-rest linear SVC (squared hinge, L2) on standardised features",
             "implementation": self.options.estimator,
-            "auto_rule": f"liblinear when n_train × p ≤ {AUTO_FAST_ABOVE:,}, else fast",
+            "auto_rule": "fast: row-space Newton when 2 n_train ≤ p, dual coordinate descent "
+            "when n_train ≤ 4 p, else L-BFGS",
             "stopping_rule": "relative duality gap ≤ 1e-6 for every class, every solver",
             "C": self.options.C,
             "max_iter": self.options.max_iter,
