@@ -3,6 +3,7 @@
     python benchmarks/bench_estimators.py [--repeats 1] [--n-jobs 2] [--only svr,lasso,svc]
     python benchmarks/bench_estimators.py --only svc-handover   # the SVC's dual_tol choice
     python benchmarks/bench_estimators.py --only svc-shapes     # crc-tissue's solver choice
+    python benchmarks/bench_estimators.py --only threads        # BLAS threads of threaded fits
 
 Generated data of the study's shape: 344 patients x 2,048 features (907 genes for SVR, 9 genes
 for LASSO), 7,180 tiles x 2,048 features x 9 classes for the SVC. The full 50x5 grid is
@@ -378,6 +379,61 @@ def bench_svc_shapes(args: argparse.Namespace, rng: np.random.Generator) -> list
     return rows
 
 
+def bench_blas_threads(args: argparse.Namespace, rng: np.random.Generator) -> list[str]:
+    """Fold fits in threads with a share of the cores' BLAS threads each (what crc-tissue and
+    the SVR engine do) against every thread's BLAS using every core (what they did): wall-clock
+    of crc-tissue's evaluation at the demo's size (216 tiles x 1,280, 5 x 5) and of the SVR
+    engine (344 x 2,048, 200 genes, 2 x 5), n_jobs = 2, best of 3 alternating rounds. This
+    script runs with one BLAS thread by default; "unlimited" restores one per core."""
+    import contextlib
+
+    from threadpoolctl import threadpool_limits
+
+    from histobench.benchmark.splits import make_plan
+    from histobench.plugins.specs import Dataset, Item
+    from histobench.tasks import crc_tissue
+    from histobench.tasks.estimators import _threads, svr
+
+    labels = [f"C{i % N_CLASSES}" for i in range(216)]
+    items = [Item(f"{lab}/{i}.png", path=None, label=lab) for i, lab in enumerate(labels)]  # type: ignore[arg-type]
+    task = crc_tissue.CrcTissueTask(crc_tissue.CrcTissueOptions(n_jobs=2))
+    units = task.units(Dataset("d", "tiles", items), items)
+    tile_plan = make_plan(units.ids, units.strata, units.groups, 5, 5, seed=0)
+    Xc = np.abs(rng.normal(size=(216, N_CLASSES)) @ rng.normal(size=(N_CLASSES, 1280)) * 0.3)
+    Xc += np.abs(rng.normal(size=(216, 1280))) + np.eye(N_CLASSES)[units.strata] @ np.abs(
+        rng.normal(size=(N_CLASSES, 1280))
+    )
+    Xs, Ys = patient_features(rng), rng.normal(size=(N_PATIENTS, 200))
+    patient_plan = plan(N_PATIENTS, 2)
+    workloads = {
+        "crc-tissue evaluation, 216 tiles x 1,280, 5 x 5": lambda: task.evaluate(
+            Xc, units, tile_plan
+        ),
+        "SVR engine, 344 x 2,048, 200 genes, 2 x 5": lambda: svr.svr_cross_val_predict(
+            Xs, Ys, patient_plan, n_jobs=2
+        ),
+    }
+    share = _threads.share_cores_between
+    rows = []
+    for name, work in workloads.items():
+        best = {"shared": np.inf, "unlimited": np.inf}
+        for _ in range(3):
+            for mode in best:
+                replace = share if mode == "shared" else lambda n: contextlib.nullcontext()
+                crc_tissue.share_cores_between = svr.share_cores_between = replace  # type: ignore[assignment]
+                with threadpool_limits(limits=os.cpu_count(), user_api="blas"):
+                    t = time.perf_counter()
+                    work()
+                    best[mode] = min(best[mode], time.perf_counter() - t)
+        crc_tissue.share_cores_between = svr.share_cores_between = share  # type: ignore[assignment]
+        rows.append(
+            f"| {name}, n_jobs = 2, wall-clock (best of 3) | {best['shared']:.2f} s "
+            f"(cores // n_jobs BLAS threads per fit) | {best['unlimited']:.2f} s (one BLAS "
+            f"thread per core in every fit) | {best['unlimited'] / best['shared']:.2f}x |"
+        )
+    return rows
+
+
 def _liblinear_fold(X: np.ndarray, y: np.ndarray, te: np.ndarray) -> tuple[float, float, int]:
     """LinearSVC(dual=True) on the standardised training rows: accuracy, its worst relative
     duality gap (the certificate FastLinearSVC stops on), iterations."""
@@ -399,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=1, help="repeats measured (full grid: 50)")
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--lasso-genes", type=int, default=1, help="LASSO genes measured (of 9)")
-    ap.add_argument("--only", default="svr,lasso,glmnet,svc", help="also: svc-handover, svc-shapes")
+    ap.add_argument(
+        "--only", default="svr,lasso,glmnet,svc", help="also: svc-handover, svc-shapes, threads"
+    )
     args = ap.parse_args(argv)
     parts = set(args.only.split(","))
     rng = np.random.default_rng(0)
@@ -419,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         ("svc", bench_svc),
         ("svc-handover", bench_svc_handover),
         ("svc-shapes", bench_svc_shapes),
+        ("threads", bench_blas_threads),
     )
     for name, fn in benches:
         if name in parts:

@@ -31,6 +31,7 @@ from histobench.plugins.specs import (
     TaskResult,
     Units,
 )
+from histobench.tasks.estimators._threads import share_cores_between
 from histobench.tasks.estimators.linear_svc import FastLinearSVC
 
 
@@ -127,8 +128,9 @@ class CrcTissueTask(Task):
         jobs = list(plan.iter_folds())
         n_jobs = self.options.n_jobs if self.options.n_jobs > 0 else (os.cpu_count() or 1)
         # Both solvers spend their time in code that releases the GIL (BLAS, liblinear), so
-        # threads parallelise without copying the features.
-        with warnings.catch_warnings():
+        # threads parallelise without copying the features; each gets its share of the cores'
+        # BLAS threads (``_threads``).
+        with warnings.catch_warnings(), share_cores_between(n_jobs):
             # Counted and recorded below instead of one ConvergenceWarning per fit.
             warnings.simplefilter("ignore", ConvergenceWarning)
             fitted = Parallel(n_jobs=n_jobs, prefer="threads")(

@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover - exercised only with a future scikit-le
 
 from histobench.plugins.errors import ConfigError
 from histobench.tasks.estimators._folds import check_assignments, default_n_jobs, iter_folds
+from histobench.tasks.estimators._threads import share_cores_between
 from histobench.tasks.estimators._validation import EstimatorInputError, fit_data, predict_data
 
 ConstantColumns = Literal["e1071", "skip"]
@@ -314,6 +315,9 @@ def svr_cross_val_predict(
     )
     if jobs == 1:
         results = [f(*args, **kw) for f, args, kw in run]
+    elif backend == "threading":  # each thread's kernel products get a share of the cores
+        with share_cores_between(jobs):
+            results = Parallel(n_jobs=jobs, backend=backend)(run)
     else:
         results = Parallel(n_jobs=jobs, backend=backend)(run)
     out = np.full((a.shape[0], X.shape[0], Y.shape[1]), np.nan)
