@@ -4,6 +4,8 @@ slower crc-tissue evaluation measured on a loaded 2-core machine; ``_threads``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
@@ -11,7 +13,7 @@ from threadpoolctl import threadpool_info
 from histobench.benchmark.splits import make_plan
 from histobench.plugins.specs import Dataset, Item
 from histobench.tasks import crc_tissue
-from histobench.tasks.estimators import _threads, svr
+from histobench.tasks.estimators import _threads, glmnet, svr
 
 
 def _blas_threads() -> int:
@@ -35,40 +37,65 @@ def test_shares(four_cores: None) -> None:
     assert _blas_threads() == before  # restored on exit
 
 
-def test_crc_tissue_fits_run_with_one_blas_thread_each(
-    four_cores: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _blas_threads_in_each_fit(
+    monkeypatch: pytest.MonkeyPatch, module: object, fit_name: str, run: Callable[[], object]
+) -> list[int]:
+    """BLAS threads seen inside every call of ``module.fit_name`` while ``run()`` runs."""
     seen: list[int] = []
-    fit = crc_tissue._fit_fold
+    fit = getattr(module, fit_name)
 
     def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(_blas_threads())
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(crc_tissue, "_fit_fold", recording)
+    monkeypatch.setattr(module, fit_name, recording)
+    run()
+    return seen
+
+
+def test_crc_tissue_fits_run_with_one_blas_thread_each(
+    four_cores: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     labels = ["A", "B", "C"] * 10
     items = [Item(f"{lab}/{i}.png", path=None, label=lab) for i, lab in enumerate(labels)]  # type: ignore[arg-type]
     task = crc_tissue.CrcTissueTask(crc_tissue.CrcTissueOptions(n_jobs=4))
     units = task.units(Dataset("d", "tiles", items), items)
     plan = make_plan(units.ids, units.strata, units.groups, 2, 3, seed=0)
     X = np.random.default_rng(0).normal(size=(30, 8)) + np.eye(3)[units.strata] @ np.ones((3, 8))
-    task.evaluate(X, units, plan)
+    seen = _blas_threads_in_each_fit(
+        monkeypatch, crc_tissue, "_fit_fold", lambda: task.evaluate(X, units, plan)
+    )
     assert seen == [1] * 6
 
 
 def test_svr_threads_run_with_one_blas_thread_each(
     four_cores: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[int] = []
-    fold = svr._fold_predict
-
-    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
-        seen.append(_blas_threads())
-        return fold(*args, **kwargs)
-
-    monkeypatch.setattr(svr, "_fold_predict", recording)
     rng = np.random.default_rng(1)
     X, Y = rng.normal(size=(40, 5)), rng.normal(size=(40, 2))
     assignments = np.stack([rng.permutation(np.arange(40) % 4) for _ in range(2)])
-    svr.svr_cross_val_predict(X, Y, assignments, n_jobs=4)
+    seen = _blas_threads_in_each_fit(
+        monkeypatch,
+        svr,
+        "_fold_predict",
+        lambda: svr.svr_cross_val_predict(X, Y, assignments, n_jobs=4),
+    )
     assert seen == [1] * 8
+
+
+def test_lasso_threads_run_with_one_blas_thread_each(
+    four_cores: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 4))
+    Y = (X[:, :1] + rng.normal(size=(60, 1)) > 0).astype(float)
+    assignments = np.stack([rng.permutation(np.arange(60) % 3) for _ in range(2)])
+    seen = _blas_threads_in_each_fit(
+        monkeypatch,
+        glmnet,
+        "_outer_fold",
+        lambda: glmnet.lasso_cross_val_predict_many(
+            X, Y, assignments, n_jobs=4, backend="threading"
+        ),
+    )
+    assert seen == [1] * 6

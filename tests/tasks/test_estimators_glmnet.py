@@ -20,6 +20,7 @@ from histobench.tasks.estimators.glmnet import (
     logistic_lasso_path,
     make_foldid,
 )
+from tests.tasks.lasso_data import planted_logistic
 from tests.tasks.rparity import r_has_package, read_csv, requires_r, run_r, write_csv
 
 requires_glmnet = pytest.mark.skipif(
@@ -28,13 +29,7 @@ requires_glmnet = pytest.mark.skipif(
 
 
 def _data(n: int, p: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Columns on mixed scales/offsets and a planted 3-feature logistic signal."""
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, p)) * rng.uniform(0.5, 3.0, size=p) + rng.normal(size=p)
-    Z = (X - X.mean(0)) / X.std(0)
-    eta = 1.2 * Z[:, 0] - 0.9 * Z[:, 1] + 0.6 * Z[:, 2]
-    y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(int)
-    return X, y
+    return planted_logistic(n, p, seed, label_dtype=int)
 
 
 R_SCRIPT = """

@@ -73,6 +73,7 @@ from histobench.tasks.estimators._glmnet_common import (
     standardize,
 )
 from histobench.tasks.estimators._glmnet_path import Design, default_lambdas, fit_rows
+from histobench.tasks.estimators._threads import share_cores_between
 from histobench.tasks.estimators._validation import EstimatorInputError, fit_data, predict_data
 
 __all__ = [
@@ -503,6 +504,9 @@ def lasso_cross_val_predict_many(
     )
     if jobs == 1:
         results = [f(*args, **kw) for f, args, kw in run]
+    elif backend == "threading":  # each thread's BLAS calls get a share of the cores
+        with share_cores_between(jobs):
+            results = Parallel(n_jobs=jobs, backend=backend)(run)
     else:
         results = Parallel(n_jobs=jobs, backend=backend)(run)
     out = np.full((Y.shape[1], *a.shape), np.nan)
