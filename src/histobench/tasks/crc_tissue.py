@@ -52,7 +52,7 @@ class CrcTissueOptions(PluginOptions):
 
 # What "auto" runs. Once every fit is certified to the same duality gap, liblinear (its dual
 # stopped at dual_tol, then polished by float64 L-BFGS) was slower than histobench's own
-# solvers at every shape measured, by 6x at the demo's 173 x 1,280 and ~1,000x at 5,744 x 384
+# solvers at every shape measured, by 8x at the demo's 172 x 1,280 and 918x at 5,744 x 384
 # (a ViT-S embedding of CRC-VAL-HE-7K), where its dual ran to max_iter (BENCHMARKS.md,
 # ``bench_estimators.py --only svc-shapes``). Until 3 December 2026 "auto" took liblinear
 # for n_train x p <= 4,000,000, a crossover measured before the certificate existed.

@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import Tags
 from sklearn.utils.multiclass import type_of_target
@@ -73,7 +73,7 @@ from histobench.tasks.estimators._glmnet_common import (
     standardize,
 )
 from histobench.tasks.estimators._glmnet_path import Design, default_lambdas, fit_rows
-from histobench.tasks.estimators._threads import share_cores_between
+from histobench.tasks.estimators._threads import run_fold_jobs
 from histobench.tasks.estimators._validation import EstimatorInputError, fit_data, predict_data
 
 __all__ = [
@@ -502,13 +502,7 @@ def lasso_cross_val_predict_many(
         delayed(_outer_fold)(X, Y, tr, te, inner_folds, rule, seed, r, k, kwargs)
         for r, k, tr, te in folds
     )
-    if jobs == 1:
-        results = [f(*args, **kw) for f, args, kw in run]
-    elif backend == "threading":  # each thread's BLAS calls get a share of the cores
-        with share_cores_between(jobs):
-            results = Parallel(n_jobs=jobs, backend=backend)(run)
-    else:
-        results = Parallel(n_jobs=jobs, backend=backend)(run)
+    results = run_fold_jobs(run, jobs, backend)
     out = np.full((Y.shape[1], *a.shape), np.nan)
     errors: list[str | None] = [None] * Y.shape[1]
     for (r, _k, _tr, te), (pred, errs) in zip(folds, results, strict=True):

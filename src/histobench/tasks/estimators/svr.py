@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import delayed
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.svm import SVR
 
@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover - exercised only with a future scikit-le
 
 from histobench.plugins.errors import ConfigError
 from histobench.tasks.estimators._folds import check_assignments, default_n_jobs, iter_folds
-from histobench.tasks.estimators._threads import share_cores_between
+from histobench.tasks.estimators._threads import run_fold_jobs
 from histobench.tasks.estimators._validation import EstimatorInputError, fit_data, predict_data
 
 ConstantColumns = Literal["e1071", "skip"]
@@ -315,13 +315,7 @@ def svr_cross_val_predict(
         delayed(_fold_predict)(X, Y, train, test, params, f"repeat {r} fold {k}")
         for r, k, train, test in folds
     )
-    if jobs == 1:
-        results = [f(*args, **kw) for f, args, kw in run]
-    elif backend == "threading":  # each thread's kernel products get a share of the cores
-        with share_cores_between(jobs):
-            results = Parallel(n_jobs=jobs, backend=backend)(run)
-    else:
-        results = Parallel(n_jobs=jobs, backend=backend)(run)
+    results = run_fold_jobs(run, jobs, backend)
     out = np.full((a.shape[0], X.shape[0], Y.shape[1]), np.nan)
     for (r, _k, _train, test), pred in zip(folds, results, strict=True):
         out[r, test] = pred
