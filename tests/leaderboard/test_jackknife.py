@@ -32,7 +32,7 @@ def _compare_json(bench, *args: str) -> dict:
 def test_luad_tasks_name_the_test_their_null_calibration_chose() -> None:
     """The LUAD runs name their paired test in their details (the tasks' description): the
     jackknife for expression (5.5 % of 1,770 null gene tests), the corrected t-test for
-    mutation (4.8 % of 189, where the jackknife rejects 10.1 %)."""
+    mutation (5.7 % of 297, where the jackknife rejects 10.2 %)."""
     assert make_expression_task(LuadExpressionOptions()).describe()["paired_test"] == "jackknife"
     assert make_mutation_task(LuadMutationOptions()).describe()["paired_test"] == "nb-ttest"
 
