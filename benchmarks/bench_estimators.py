@@ -420,12 +420,12 @@ def bench_blas_threads(args: argparse.Namespace, rng: np.random.Generator) -> li
         for _ in range(3):
             for mode in best:
                 replace = share if mode == "shared" else lambda n: contextlib.nullcontext()
-                crc_tissue.share_cores_between = svr.share_cores_between = replace  # type: ignore[assignment]
+                crc_tissue.share_cores_between = _threads.share_cores_between = replace  # type: ignore[assignment]
                 with threadpool_limits(limits=os.cpu_count(), user_api="blas"):
                     t = time.perf_counter()
                     work()
                     best[mode] = min(best[mode], time.perf_counter() - t)
-        crc_tissue.share_cores_between = svr.share_cores_between = share  # type: ignore[assignment]
+        crc_tissue.share_cores_between = _threads.share_cores_between = share  # type: ignore[assignment]
         rows.append(
             f"| {name}, n_jobs = 2, wall-clock (best of 3) | {best['shared']:.2f} s "
             f"(cores // n_jobs BLAS threads per fit) | {best['unlimited']:.2f} s (one BLAS "
