@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from histobench.plugins.errors import ConfigError, DataError
-from histobench.tasks.estimators import _folds, _validation, glmnet
+from histobench.tasks.estimators import _folds, _glmnet_path, _glmnet_reference, _validation, glmnet
 from histobench.tasks.estimators._glmnet_common import (
     DEVMAX,
     FDEV,
@@ -741,3 +741,214 @@ def test_validation_errors_are_one_line_value_errors() -> None:
     with pytest.raises(DataError, match="X has 4 features, but GlmnetLogisticCV is expecting 3"):
         fitted.predict(np.zeros((4, 4)))
     assert _validation.predict_data(fitted, X[:, [0, 1, 0]].astype(int)).dtype == np.float64
+
+
+# ---- found by the second mutation run (the functions not run before, _glmnet_reference) ------
+
+
+def test_a_column_whose_spread_underflows_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A column whose values differ (glmnet's ju = 1) but whose sd underflows to exactly 0
+    (1e-170 steps: their squares are below the smallest double) is dropped like a constant one
+    by both solvers and both lambda sequences, the compiled solver without the fallback:
+    keeping it divides by its sd of 0."""
+    X, y = _data(40, 6, 3)
+    tiny = np.where(np.arange(40) % 3 == 0, 1e-170, 0.0)
+    X2 = np.column_stack([X, tiny])
+    rows = np.arange(40)
+    d2 = Design.of(X2)
+    xm, xs, varies = d2.column_stats(rows)
+    assert varies[6] and xs[6] == 0.0 and standardize(X2)[2][6] == 0.0
+    seq = lambda_sequence(X, y)
+    np.testing.assert_array_equal(lambda_sequence(X2, y), seq)
+    np.testing.assert_allclose(default_lambdas(X2, d2, rows, y, 100, None), seq, rtol=1e-12)
+    ref = logistic_lasso_path(X, y, solver="reference")
+    ref2 = logistic_lasso_path(X2, y, solver="reference")
+    np.testing.assert_array_equal(ref2.coefs[:, :6], ref.coefs)
+    assert not ref2.coefs[:, 6].any()
+    fast = logistic_lasso_path(X, y)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the compiled solver fell back to the reference solver")
+
+    monkeypatch.setattr(_glmnet_path, "reference_path", refuse)
+    fast2 = logistic_lasso_path(X2, y)
+    np.testing.assert_array_equal(fast2.lambdas, fast.lambdas)
+    np.testing.assert_allclose(fast2.coefs[:, :6], fast.coefs, rtol=1e-12, atol=1e-14)
+    assert not fast2.coefs[:, 6].any()
+
+
+def test_the_fold_tolerance_reaches_the_fold_paths_only() -> None:
+    """``fold_thresh`` sets the fold paths' tolerance and ``thresh`` the full-data path's: the
+    cross-validated deviance is that of ``thresh=fold_thresh``, the path that of ``thresh``."""
+    X, y = _data(50, 15, 61)
+    foldid = make_foldid(50, 4, np.random.default_rng(1))
+    both = cv_logistic_lasso(X, y, foldid, thresh=1e-12, fold_thresh=1e-4)
+    loose = cv_logistic_lasso(X, y, foldid, thresh=1e-4)
+    tight = cv_logistic_lasso(X, y, foldid, thresh=1e-12)
+    assert np.max(np.abs(loose.cv_mean - tight.cv_mean)) > 1e-3  # the tolerance matters here
+    np.testing.assert_array_equal(both.cv_mean, loose.cv_mean)
+    np.testing.assert_array_equal(both.path.coefs, tight.path.coefs)
+
+
+def test_full_sequence_fold_paths_use_the_compiled_solver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fold_path="full"`` (glmnet < 4): the fold paths at the full-data sequence are fitted by
+    the compiled solver on the shared layout, not handed to the reference solver."""
+    X, y = _data(50, 15, 61)
+    foldid = make_foldid(50, 4, np.random.default_rng(1))
+    ref = cv_logistic_lasso(X, y, foldid, fold_path="full", solver="reference")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the compiled solver fell back to the reference solver")
+
+    monkeypatch.setattr(_glmnet_path, "reference_path", refuse)
+    got = cv_logistic_lasso(X, y, foldid, fold_path="full")
+    np.testing.assert_allclose(got.cv_mean, ref.cv_mean, rtol=1e-5)
+
+
+def test_cross_validation_uses_the_path_newton_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every reference fit of a cross-validation (full-data and fold paths) runs under
+    ``logistic_lasso_path``'s Newton cap, so its full-data path is that function's path."""
+    seen: list[int] = []
+    real = _glmnet_path.reference_path
+
+    def spy(*args: Any) -> LogisticPath:
+        seen.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(_glmnet_path, "reference_path", spy)
+    X, y = _data(40, 8, 62)
+    logistic_lasso_path(X, y, solver="reference", nlambda=10)
+    cv_logistic_lasso(X, y, make_foldid(40, 3, np.random.default_rng(1)), solver="reference",
+                      nlambda=10)  # fmt: skip
+    assert len(seen) == 5 and len(set(seen)) == 1
+
+
+def _lasso_violation(Xt: np.ndarray, yt: np.ndarray, lam: float, b: np.ndarray) -> float:
+    """Largest KKT violation of ``min 0.5 ||yt - Xt b||^2 + lam ||b||_1``, relative to lam."""
+    g = Xt.T @ (yt - Xt @ b)
+    viol = np.where(b != 0, np.abs(g - lam * np.sign(b)), np.maximum(np.abs(g) - lam, 0.0))
+    return float(np.max(viol)) / lam
+
+
+def test_feature_sign_search_solves_the_lasso_exactly() -> None:
+    """The reference solver's inner solver (feature-sign search) is exact to rounding: from a
+    cold start, and warm-started along a decreasing sequence and back up (coefficients change
+    sign and leave the active set), it reports convergence and meets the KKT conditions."""
+    rng = np.random.default_rng(5)
+    Xt = rng.normal(size=(30, 8))
+    Xt[:, 1] += 0.8 * Xt[:, 0]  # correlated columns: signs flip along the path
+    yt = Xt @ np.array([1.0, -1.5, 0.0, 0.5, 0.0, 0.0, -0.3, 0.0]) + rng.normal(size=30)
+    top = float(np.max(np.abs(Xt.T @ yt)))
+    for frac in (0.5, 0.1, 0.01):
+        b = np.zeros(8)
+        assert _glmnet_reference._lasso_ls(Xt, yt, frac * top, b)
+        assert _lasso_violation(Xt, yt, frac * top, b) <= 1e-12
+        # one iteration adds the violators, it cannot also certify them: not converged
+        assert not _glmnet_reference._lasso_ls(Xt, yt, frac * top, np.zeros(8), max_iter=1)
+    b = np.zeros(8)
+    signs = set()
+    for frac in [*np.geomspace(0.9, 0.001, 25), *np.geomspace(0.002, 0.9, 10)]:
+        assert _glmnet_reference._lasso_ls(Xt, yt, frac * top, b, max_iter=10)
+        assert _lasso_violation(Xt, yt, frac * top, b) <= 1e-12
+        signs.add(tuple(np.sign(b)))
+    assert len(signs) >= 6  # the active set changes along the way
+    # from starts with wrong signs (the walk back to a zero crossing): the same solution
+    lam = 0.05 * top
+    exact = np.zeros(8)
+    assert _glmnet_reference._lasso_ls(Xt, yt, lam, exact)
+    for _ in range(5):
+        b = rng.normal(size=8) * 2.0
+        assert _glmnet_reference._lasso_ls(Xt, yt, lam, b, max_iter=30)
+        np.testing.assert_allclose(b, exact, rtol=1e-9, atol=1e-12)
+    # its tolerance scales with the data: the same problem in other units, the same solution
+    lam = 0.1 * top
+    b = np.zeros(8)
+    assert _glmnet_reference._lasso_ls(Xt, yt, lam, b)
+    for scale in (1e-6, 1e6):
+        bs = np.zeros(8)
+        assert _glmnet_reference._lasso_ls(Xt, scale * yt, scale * lam, bs)
+        np.testing.assert_allclose(bs / scale, b, rtol=1e-9)
+
+
+def test_coordinate_descent_fallbacks_solve_the_lasso(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sub-problem fallback: scikit-learn's coordinate descent, and the numpy one used when
+    scikit-learn's private solver is not importable, reach the lasso solution that feature-sign
+    search finds exactly (warm-started or not; tolerance 1e-8 of ``||yt||^2``)."""
+    rng = np.random.default_rng(6)
+    Xt = np.asfortranarray(rng.normal(size=(40, 9)))
+    yt = Xt @ np.array([1.0, -2.0, 0.0, 0.7, 0.0, 0.0, 0.0, -0.4, 0.0]) + rng.normal(size=40)
+    lam = 0.2 * float(np.max(np.abs(Xt.T @ yt)))
+    exact = np.zeros(9)
+    assert _glmnet_reference._lasso_ls(Xt, yt, lam, exact)
+    assert np.count_nonzero(exact) >= 2
+    for sk in (True, False):
+        with monkeypatch.context() as m:
+            if not sk:
+                m.setattr(_glmnet_reference, "_sk_cd", None)
+            for start in (np.zeros(9), exact + 0.3):
+                w = start.copy()
+                _glmnet_reference._weighted_lasso(w, lam, Xt, yt, 1e-10, 10000)
+                np.testing.assert_allclose(w, exact, atol=1e-6)
+                assert _lasso_violation(Xt, yt, lam, w) <= 1e-4
+
+
+def test_reference_path_needs_no_coordinate_descent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On well-posed data every Newton step's sub-problem is solved by feature-sign search
+    within a few iterations (at most 5 here, warm-started): the coordinate-descent fallback
+    is never needed, and the path is the same. The Newton iterations converge by glmnet's
+    criterion: 3-5 sub-problems per lambda here, at most 10 allowed (a criterion that is never
+    met runs the cap of 100 Newton steps at every lambda)."""
+    real = _glmnet_reference._lasso_ls
+    calls = [0]
+    max_iter = [500]
+
+    def counted(Xt: np.ndarray, yt: np.ndarray, lam: float, b: np.ndarray) -> bool:
+        calls[0] += 1
+        if calls[0] > 10 * 100:
+            raise AssertionError("more than 10 Newton steps per lambda")
+        return real(Xt, yt, lam, b, max_iter=max_iter[0])
+
+    monkeypatch.setattr(_glmnet_reference, "_lasso_ls", counted)
+    for X, y in (_data(70, 25, 11), _data(50, 150, 12)):
+        calls[0], max_iter[0] = 0, 500
+        expected = logistic_lasso_path(X, y, solver="reference")
+        assert calls[0] <= 5 * expected.lambdas.shape[0]
+        calls[0], max_iter[0] = 0, 10
+        with monkeypatch.context() as m:
+            m.setattr(_glmnet_reference, "_weighted_lasso", _refuse_coordinate_descent)
+            got = logistic_lasso_path(X, y, solver="reference")
+        np.testing.assert_array_equal(got.coefs, expected.coefs)
+
+
+def _refuse_coordinate_descent(*args: object, **kwargs: object) -> None:
+    raise AssertionError("feature-sign search failed: coordinate descent was needed")
+
+
+def test_reference_path_with_duplicated_columns_meets_the_kkt_conditions() -> None:
+    """Exact duplicates make the Gram of feature-sign search singular; those sub-problems go to
+    coordinate descent (tolerance 1e-8), and the path still meets the KKT conditions (5e-6
+    lambda here; within 1e-4) with the intercept's gradient at zero."""
+    X, y = _data(80, 30, 13)
+    X[:, 5] = X[:, 0]
+    X[:, 6] = 2.0 * X[:, 1] - 1.0
+    path = logistic_lasso_path(X, y, solver="reference")
+    xs = X.std(0)
+    Z = (X - X.mean(0)) / xs
+    for k in range(1, path.lambdas.shape[0]):
+        p = 1 / (1 + np.exp(-(path.intercepts[k] + X @ path.coefs[k])))
+        grad = (y - p) @ Z / len(y)
+        b, lam = path.coefs[k] * xs, path.lambdas[k]
+        viol = np.where(b != 0, np.abs(grad - lam * np.sign(b)), np.abs(grad) - lam)
+        assert np.max(viol) <= 1e-4 * lam, k
+        assert abs(np.mean(y - p)) <= 1e-6 * lam, k
+
+
+@pytest.mark.parametrize("solver", ["compiled", "reference"])
+def test_user_lambdas_above_lambda_max_give_the_intercept_only_model(solver: str) -> None:
+    X, y = _data(40, 10, 63)
+    lmax = _lambda_max(X, y)
+    path = logistic_lasso_path(X, y, lambdas=[2.0 * lmax, 1.5 * lmax, 0.5 * lmax], solver=solver)  # type: ignore[arg-type]
+    ybar = y.mean()
+    np.testing.assert_allclose(path.intercepts[:2], np.log(ybar / (1 - ybar)), rtol=1e-12)
+    assert not path.coefs[:2].any() and path.coefs[2].any()
+    np.testing.assert_allclose(path.dev_ratio[:2], 0.0, atol=1e-12)
