@@ -767,10 +767,7 @@ def test_a_column_whose_spread_underflows_is_dropped(monkeypatch: pytest.MonkeyP
     assert not ref2.coefs[:, 6].any()
     fast = logistic_lasso_path(X, y)
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the compiled solver fell back to the reference solver")
-
-    monkeypatch.setattr(_glmnet_path, "reference_path", refuse)
+    monkeypatch.setattr(_glmnet_path, "reference_path", _refuse_reference)
     fast2 = logistic_lasso_path(X2, y)
     np.testing.assert_array_equal(fast2.lambdas, fast.lambdas)
     np.testing.assert_allclose(fast2.coefs[:, :6], fast.coefs, rtol=1e-12, atol=1e-14)
@@ -797,10 +794,7 @@ def test_full_sequence_fold_paths_use_the_compiled_solver(monkeypatch: pytest.Mo
     foldid = make_foldid(50, 4, np.random.default_rng(1))
     ref = cv_logistic_lasso(X, y, foldid, fold_path="full", solver="reference")
 
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the compiled solver fell back to the reference solver")
-
-    monkeypatch.setattr(_glmnet_path, "reference_path", refuse)
+    monkeypatch.setattr(_glmnet_path, "reference_path", _refuse_reference)
     got = cv_logistic_lasso(X, y, foldid, fold_path="full")
     np.testing.assert_allclose(got.cv_mean, ref.cv_mean, rtol=1e-5)
 
@@ -918,6 +912,10 @@ def test_reference_path_needs_no_coordinate_descent(monkeypatch: pytest.MonkeyPa
             m.setattr(_glmnet_reference, "_weighted_lasso", _refuse_coordinate_descent)
             got = logistic_lasso_path(X, y, solver="reference")
         np.testing.assert_array_equal(got.coefs, expected.coefs)
+
+
+def _refuse_reference(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the compiled solver fell back to the reference solver")
 
 
 def _refuse_coordinate_descent(*args: object, **kwargs: object) -> None:
